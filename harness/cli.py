@@ -1,0 +1,157 @@
+"""The `harness` command line: thin wrappers over pipeline, store and reports."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from harness.errors import HarnessError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="SEFT benchmark harness: train -> generate -> judge -> score -> report.")
+
+ResultsOption = typer.Option(Path("results"), "--results", envvar="HARNESS_RESULTS", help="Run store folder.")
+PresetOption = typer.Option(None, "--preset", help="Preset in configs/presets (default: smoke).")
+ConfigOption = typer.Option(None, "--config", help="Experiment YAML (may say `extends: PRESET`).")
+SetOption = typer.Option([], "--set", help="Override a config key: a.b.c=value (repeatable).")
+MaxUsdOption = typer.Option(None, "--max-usd", help="Stop judging cleanly before spending more than this.")
+
+
+def _experiment(preset: Optional[str], config: Optional[Path], overrides: list[str]):
+    from harness.config import load_experiment
+
+    return load_experiment(preset=preset, config_path=config, overrides=overrides)
+
+
+@app.command()
+def run(
+    method: str = typer.Option("base", "--method", help="base, or a training method (sft, dpo, rlhf, seft, all)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name (default METHOD-PRESET)."),
+    force: list[str] = typer.Option([], "--force", help="Rerun this stage (and its dependants) even if finished."),
+    max_usd: Optional[float] = MaxUsdOption,
+    results: Path = ResultsOption,
+) -> None:
+    """Run (or resume) a method and every enabled benchmark; print where results went."""
+    from harness.pipeline import run_experiment
+    from harness.store import RunStore
+
+    exp = _experiment(preset, config, overrides + _budget(max_usd))
+    _report(run_experiment(exp, method, RunStore(results), run_id=run_id, force=set(force), argv=sys.argv))
+
+
+def _budget(max_usd: Optional[float]) -> list[str]:
+    return [] if max_usd is None else [f"eval.max_usd={max_usd}"]
+
+
+def _report(run) -> None:
+    typer.echo(f"run {run.id}: {run.record['status']} -> {run.dir}")
+    for label in run.record.get("labels", []):
+        typer.echo(f"  note: {label}")
+
+
+eval_app = typer.Typer(help="Score outputs made elsewhere, or import published results.", no_args_is_help=False)
+app.add_typer(eval_app, name="eval")
+
+
+@eval_app.callback(invoke_without_command=True)
+def eval_outputs(
+    ctx: typer.Context,
+    outputs: Optional[Path] = typer.Option(None, "--outputs", help="alpaca_eval model_outputs.json or FastChat answer .jsonl."),
+    benchmark: str = typer.Option("alpaca_eval", "--benchmark", help="alpaca_eval or mt_bench."),
+    judge: Optional[str] = typer.Option(None, "--judge", help="Judge id from the registry (default: the preset's)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N items (labelled subset)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    run_id: Optional[str] = typer.Option(None, "--run-id"),
+    max_usd: Optional[float] = MaxUsdOption,
+    results: Path = ResultsOption,
+) -> None:
+    """Judge and score an outputs file on one benchmark (full set unless --limit)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if outputs is None:
+        raise HarnessError("harness eval needs --outputs FILE (or the subcommand: harness eval import DIR)")
+    from harness.external import score_outputs
+    from harness.store import RunStore
+
+    size = {"alpaca_eval": f"eval.alpaca_eval.limit={limit if limit else 'null'}",
+            "mt_bench": f"eval.mt_bench.per_category={limit if limit else 'null'}"}
+    picked = [size[benchmark]] if benchmark in size else []
+    picked += [f"eval.{benchmark}.judge={judge}"] if judge and benchmark in size else []
+    exp = _experiment(preset, config, picked + overrides + _budget(max_usd))
+    _report(score_outputs(exp, benchmark, outputs, RunStore(results), run_id=run_id, argv=sys.argv))
+
+
+@eval_app.command("import")
+def eval_import(directory: Path, name: Optional[str] = typer.Option(None, "--name", help="Run id (default import-MODEL)."),
+                results: Path = ResultsOption) -> None:
+    """Import published AlpacaEval outputs + annotations as a run; print its id."""
+    from harness.external import import_alpaca_eval_run
+    from harness.store import RunStore
+
+    run = import_alpaca_eval_run(directory, RunStore(results), name=name, argv=sys.argv)
+    typer.echo(run.id)
+
+
+@app.command()
+def estimate(
+    method: str = typer.Option("base", "--method", help="Method, or 'all'."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+) -> None:
+    """Print judge calls, tokens and dollars per benchmark and method; runs nothing."""
+    from harness.estimate import estimate as compute, format_estimate
+    from harness.methods import METHODS, get_method
+
+    methods = sorted(METHODS) if method == "all" else [get_method(method).name]
+    typer.echo(format_estimate(compute(_experiment(preset, config, overrides), methods)))
+
+
+@app.command("ls")
+def list_runs(results: Path = ResultsOption) -> None:
+    """List runs: id, method, preset, status and headline metrics."""
+    from harness.store import RunStore
+    from harness.views import runs_table
+
+    typer.echo(runs_table(RunStore(results).list_runs()))
+
+
+@app.command()
+def show(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
+         results: Path = ResultsOption) -> None:
+    """Print one run: status, stages with keys, metrics (``--json`` for scripts)."""
+    from harness.store import RunStore
+    from harness.views import run_record, run_text
+
+    record = run_record(RunStore(results).get(run_id))
+    typer.echo(json.dumps(record, indent=2) if as_json else run_text(record))
+
+
+@app.command()
+def presets() -> None:
+    """List the presets in configs/presets."""
+    from harness.config import list_presets
+
+    typer.echo("\n".join(list_presets()))
+
+
+def main() -> None:
+    """Console entry point: HarnessError -> one line on stderr, exit status 2."""
+    try:
+        app()
+    except HarnessError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Hub dataset ids, read only from the local Hugging Face datasets cache (never downloaded)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+_FILE_SUFFIXES = (".json", ".jsonl", ".gz", ".parquet", ".csv", ".txt")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """Return True for "owner/name" strings that do not end like a data file name."""
+    return bool(_HUB_ID.fullmatch(path)) and not path.lower().endswith(_FILE_SUFFIXES)
+
+
+def load_cached(dataset_id: str, split: str, config_key: str) -> tuple[Any, list[Path]]:
+    """Return (the split as a datasets.Dataset, its cache files) from the local cache only.
+
+    Raises a one-line HarnessError naming the dataset and the fix when it is not
+    cached. Hub access is switched off for the call whatever HF_HUB_OFFLINE says,
+    so this never downloads and never waits on the network.
+    """
+    import datasets  # heavy import, needed only for hub ids
+
+    try:
+        with _offline(datasets):
+            dataset = datasets.load_dataset(dataset_id, split=split)
+    except (ConnectionError, FileNotFoundError):
+        raise HarnessError(
+            f"dataset {dataset_id!r} is not available offline (not in the Hugging Face datasets cache); "
+            f"download it and set {config_key} to a local .jsonl/.json file"
+        ) from None
+    except (datasets.exceptions.DatasetsError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise HarnessError(
+            f"dataset {dataset_id!r} (split {split!r}) cannot be loaded from the cache: {reason}"
+        ) from None
+    return dataset, [Path(entry["filename"]) for entry in dataset.cache_files]
+
+
+@contextmanager
+def _offline(datasets: Any) -> Iterator[None]:
+    # datasets and huggingface_hub read HF_HUB_OFFLINE once, at import; flipping
+    # their module flags is the only per-call switch to "cache only".
+    import huggingface_hub.constants as hub_constants
+
+    saved = datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE
+    datasets.config.HF_HUB_OFFLINE = hub_constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        datasets.config.HF_HUB_OFFLINE, hub_constants.HF_HUB_OFFLINE = saved

@@ -1,0 +1,179 @@
+"""The judge registry: judges are data (configs/judges.yaml), validated into JudgeEntry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from harness.errors import HarnessError
+
+DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "configs" / "judges.yaml"
+GUIDED_KINDS = ("choice", "regex", "json", "grammar")  # vLLM structured_outputs constraints
+# Entry fields that change how a judge is called but not what it answers.
+OPERATIONAL_FIELDS = {
+    "api_key_env": True,
+    "price_per_million": True,
+    "concurrency": True,
+    "timeout_s": True,
+    "max_retries": True,
+    "backoff_base_s": True,
+    "backoff_max_s": True,
+    "server": {"gpu_memory_utilization": True, "startup_timeout_s": True},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Decoding(_Strict):
+    """Default decoding for judge calls that do not set their own."""
+
+    temperature: float = Field(0.0, ge=0.0)
+    max_tokens: int = Field(1024, ge=1)
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0.0)
+    output: float = Field(ge=0.0)
+
+
+class AlpacaEvalSettings(_Strict):
+    """How this judge runs AlpacaEval: the alpaca_eval annotator config and an optional
+    structured-output constraint on the verdict (e.g. ``{"choice": ["m", "M"]}``)."""
+
+    annotator: str = "weighted_alpaca_eval_gpt4_turbo"
+    guided: dict[str, Any] | None = None
+
+    @field_validator("guided")
+    @classmethod
+    def _one_constraint(cls, guided: dict[str, Any] | None) -> dict[str, Any] | None:
+        if guided is not None and (len(guided) != 1 or next(iter(guided)) not in GUIDED_KINDS):
+            raise ValueError(f"must hold exactly one of {', '.join(GUIDED_KINDS)}")
+        return guided
+
+
+class MTBenchSettings(_Strict):
+    """How this judge runs MT-Bench: ``unconstrained`` (the published protocol),
+    ``constrained`` (structured decoding of the rating) or ``weighted`` (constrained,
+    scored as the expected rating under the judge's logprobs)."""
+
+    mode: Literal["unconstrained", "constrained", "weighted"] = "unconstrained"
+
+
+class VLLMServerSettings(_Strict):
+    """Arguments for the local ``vllm serve`` process of a vllm_local judge."""
+
+    gpu_memory_utilization: float = Field(0.3, gt=0.0, le=1.0)
+    max_model_len: int | None = Field(None, ge=1)
+    dtype: str = "auto"
+    extra_args: tuple[str, ...] = ()
+    startup_timeout_s: float = Field(900.0, gt=0.0)
+
+    def cli_args(self) -> list[str]:
+        """Return these settings as vLLM server command-line arguments."""
+        args = ["--gpu-memory-utilization", str(self.gpu_memory_utilization), "--dtype", self.dtype]
+        if self.max_model_len is not None:
+            args += ["--max-model-len", str(self.max_model_len)]
+        return args + list(self.extra_args)
+
+
+class JudgeEntry(_Strict):
+    """One judge of the registry."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    backend: Literal["openai", "openai_compatible", "vllm_local"]
+    model: str = Field(min_length=1)
+    base_url: str | None = Field(None, pattern=r"^https?://")
+    # The NAME of the environment variable holding the key (never the key itself).
+    api_key_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    decoding: Decoding = Decoding()
+    price_per_million: Price = Price(input=0.0, output=0.0)
+    concurrency: int = Field(4, ge=1)
+    timeout_s: float = Field(120.0, gt=0.0)
+    max_retries: int = Field(5, ge=0)
+    backoff_base_s: float = Field(1.0, ge=0.0)
+    backoff_max_s: float = Field(60.0, ge=0.0)
+    alpaca_eval: AlpacaEvalSettings = AlpacaEvalSettings()
+    mt_bench: MTBenchSettings = MTBenchSettings()
+    server: VLLMServerSettings | None = None  # vllm_local only; defaults filled in there
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_server(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("backend") == "vllm_local" and data.get("server") is None:
+            return {**data, "server": {}}
+        return data
+
+    @model_validator(mode="after")
+    def _backend_fields(self) -> JudgeEntry:
+        if self.backend == "openai_compatible" and self.base_url is None:
+            raise ValueError("backend openai_compatible needs base_url")
+        if self.backend != "openai_compatible" and self.base_url is not None:
+            raise ValueError(f"base_url is only for backend openai_compatible, not {self.backend}")
+        if self.backend == "openai" and self.api_key_env is None:
+            raise ValueError("backend openai needs api_key_env (e.g. OPENAI_API_KEY)")
+        if self.backend != "vllm_local" and self.server is not None:
+            raise ValueError(f"server settings are only for backend vllm_local, not {self.backend}")
+        if self.backend == "openai" and (self.alpaca_eval.guided or self.mt_bench.mode != "unconstrained"):
+            raise ValueError("OpenAI's API has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained")
+        return self
+
+    def output_fields(self) -> dict[str, Any]:
+        """Return the fields that can change this judge's answers (for cache and stage keys):
+        everything but keys, prices, concurrency, timeouts, retries and server memory."""
+        return self.model_dump(mode="json", exclude=OPERATIONAL_FIELDS)
+
+
+def load_registry(user_path: Path | None = None) -> dict[str, JudgeEntry]:
+    """Return the judges by id: the default registry, with ``user_path``'s entries
+    (if given) replacing same-id defaults and adding new ones."""
+    judges = _read(DEFAULT_REGISTRY)
+    if user_path is not None:
+        judges.update(_read(Path(user_path)))
+    return judges
+
+
+def get_judge(judge_id: str, user_path: Path | None = None) -> JudgeEntry:
+    """Return the registry entry ``judge_id``; HarnessError listing the known ids if absent."""
+    judges = load_registry(user_path)
+    if judge_id not in judges:
+        raise HarnessError(f"unknown judge {judge_id!r}; known judges: {', '.join(sorted(judges))}")
+    return judges[judge_id]
+
+
+def _read(path: Path) -> dict[str, JudgeEntry]:
+    """Return the validated entries of one registry file, by id."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise HarnessError(f"cannot read judge registry {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
+    if not isinstance(data, dict) or set(data) != {"judges"} or not isinstance(data["judges"], list):
+        raise HarnessError(f"{path}: a judge registry is a mapping with one key, 'judges', holding a list of entries")
+    judges: dict[str, JudgeEntry] = {}
+    for index, raw in enumerate(data["judges"]):
+        name = raw.get("id", f"#{index}") if isinstance(raw, dict) else f"#{index}"
+        try:
+            entry = JudgeEntry.model_validate(raw)
+        except ValidationError as exc:
+            raise HarnessError(f"{path}: judge {name!r}: {_first_error(exc)}") from None
+        if entry.id in judges:
+            raise HarnessError(f"{path}: judge id {entry.id!r} appears twice")
+        judges[entry.id] = entry
+    return judges
+
+
+def _first_error(exc: ValidationError) -> str:
+    """Return a one-line summary of a validation error (field and message, never the value)."""
+    errors = exc.errors(include_input=False, include_url=False)
+    first = errors[0]
+    where = ".".join(str(part) for part in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where + ': ' if where else ''}{first['msg']}{more}"

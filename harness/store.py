@@ -1,0 +1,193 @@
+"""The run store: results/<run_id>/ with run.json, config, provenance, stage folders; shared caches.
+
+Layout:
+    results/index.json                 one summary per run (locked read-modify-write)
+    results/_cache/<kind>/<name>.jsonl per-item caches shared by runs (locked appends)
+    results/<run_id>/run.json          status, stages with keys, metrics
+    results/<run_id>/config.yaml       the resolved experiment
+    results/<run_id>/provenance.json   git, packages, hardware, model/data hashes
+    results/<run_id>/<stage name>/     a stage's outputs and manifest.json
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+from filelock import FileLock, Timeout
+
+from harness.errors import HarnessError
+from harness.io import append_jsonl, atomic_write_json, atomic_write_text, iter_jsonl, read_json
+
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a safe folder name, else raise HarnessError."""
+    if not RUN_ID_PATTERN.match(run_id) or ".." in run_id:
+        raise HarnessError(f"invalid run id '{run_id}': use letters, digits, '.', '_' and '-' (no path separators, no '..')")
+    return run_id
+
+
+def now_iso() -> str:
+    """Return the current UTC time as ISO-8601."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class ItemCache:
+    """Per-item results keyed by content, in one append-only JSONL file shared by processes.
+
+    Every record has a "key"; appends hold a file lock, and a torn last line left by a
+    killed process is ignored on read and repaired before the next append.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = FileLock(str(path) + ".lock")
+        self._items: dict[str, dict] | None = None
+
+    def _load(self) -> dict[str, dict]:
+        if self._items is None:
+            self._items = {r["key"]: r for r in iter_jsonl(self.path)}
+        return self._items
+
+    def get(self, key: str) -> dict | None:
+        """Return the cached record for ``key`` or None."""
+        return self._load().get(key)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._load()
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def put_many(self, records: list[dict]) -> None:
+        """Append records (each with a "key") durably."""
+        with self._lock:
+            append_jsonl(self.path, records)
+        items = self._load()
+        for r in records:
+            items[r["key"]] = r
+
+
+class Run:
+    """One run's folder; the owning process holds its lock for the run's duration."""
+
+    def __init__(self, store: "RunStore", run_id: str):
+        self.store = store
+        self.id = run_id
+        self.dir = store.root / run_id
+        self.record: dict[str, Any] = read_json(self.dir / "run.json", default={}) or {}
+
+    def stage_dir(self, stage_name: str) -> Path:
+        """Return (and create) the folder holding a stage's outputs."""
+        path = self.dir / stage_name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def save(self) -> None:
+        """Persist run.json and refresh this run's line in the store index."""
+        self.record["updated"] = now_iso()
+        atomic_write_json(self.dir / "run.json", self.record)
+        self.store.update_index(self.record)
+
+    def set_status(self, status: str) -> None:
+        """Set the run status (running, done, failed, interrupted) and save."""
+        self.record["status"] = status
+        self.save()
+
+    def set_stage(self, name: str, **fields: Any) -> None:
+        """Merge ``fields`` into the stage's entry in run.json and save."""
+        self.record.setdefault("stages", {}).setdefault(name, {}).update(fields)
+        self.save()
+
+    def set_metrics(self, benchmark: str, metrics: dict) -> None:
+        """Store a benchmark's headline metrics under run.json's `metrics` and save."""
+        self.record.setdefault("metrics", {})[benchmark] = metrics
+        self.save()
+
+    def update_provenance(self, section: str, data: Any) -> None:
+        """Set one section of provenance.json (e.g. "models.policy")."""
+        path = self.dir / "provenance.json"
+        prov = read_json(path, default={})
+        node = prov
+        *parents, leaf = section.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = data
+        atomic_write_json(path, prov)
+
+    def provenance(self) -> dict:
+        """Return provenance.json's contents."""
+        return read_json(self.dir / "provenance.json", default={})
+
+
+class RunStore:
+    """The results folder: runs, a locked index, and shared per-item caches."""
+
+    def __init__(self, root: str | Path = "results"):
+        self.root = Path(root)
+
+    def cache(self, kind: str, name: str) -> ItemCache:
+        """Return the shared ItemCache results/_cache/<kind>/<name>.jsonl."""
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+        return ItemCache(self.root / "_cache" / kind / f"{safe}.jsonl")
+
+    def exists(self, run_id: str) -> bool:
+        """Return whether a run folder with run.json exists."""
+        return (self.root / check_run_id(run_id) / "run.json").is_file()
+
+    def get(self, run_id: str) -> Run:
+        """Return an existing run or raise HarnessError naming the known ones."""
+        if not self.exists(run_id):
+            known = ", ".join(r["run_id"] for r in self.list_runs()[:10]) or "none"
+            raise HarnessError(f"no run '{run_id}' in {self.root}; known runs: {known}")
+        return Run(self, run_id)
+
+    @contextmanager
+    def open_run(self, run_id: str, *, method: str, preset: str | None, config: dict, config_hash: str,
+                 labels: list[str] | None = None) -> Iterator[Run]:
+        """Create or reopen a run, hold its lock, and yield it.
+
+        A second process on the same run waits for the first; a changed config keeps the
+        run id and reruns only stages whose keys changed.
+        """
+        check_run_id(run_id)
+        run_dir = self.root / run_id
+        run_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(run_dir / ".lock"))
+        try:
+            lock.acquire(timeout=0.5)
+        except Timeout:
+            print(f"run '{run_id}' is in use by another harness process; waiting for it to finish")
+            lock.acquire()
+        try:
+            run = Run(self, run_id)
+            if not run.record:
+                run.record = {"run_id": run_id, "created": now_iso(), "stages": {}, "metrics": {}}
+            run.record.update(method=method, preset=preset, config_hash=config_hash,
+                              labels=sorted(set(labels or [])), status="running")
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=False))
+            run.save()
+            yield run
+        finally:
+            lock.release()
+
+    def update_index(self, record: dict) -> None:
+        """Replace this run's summary in results/index.json (locked read-modify-write)."""
+        summary = {k: record.get(k) for k in ("run_id", "method", "preset", "status", "config_hash", "created", "updated", "labels")}
+        summary["metrics"] = record.get("metrics", {})
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / ".index.lock")):
+            index = read_json(self.root / "index.json", default={"runs": {}})
+            index["runs"][record["run_id"]] = summary
+            atomic_write_json(self.root / "index.json", index)
+
+    def list_runs(self) -> list[dict]:
+        """Return run summaries from the index, oldest first."""
+        index = read_json(self.root / "index.json", default={"runs": {}})
+        return sorted(index["runs"].values(), key=lambda r: r.get("created") or "")
