@@ -254,9 +254,12 @@ def load_experiment(preset: str | None = None, config_path: str | Path | None = 
     With neither a preset nor a file, the smoke preset is used.
     """
     if config_path is not None:
-        raw = _with_base(_read_yaml(Path(config_path)))
+        own = _read_yaml(Path(config_path))
+        extends = own.get("extends")
+        raw = _with_base(own)
         if preset is not None:
             raw = deep_merge(_preset_dict(preset), raw)
+        preset = preset or extends  # a file that extends a preset records it, like --preset does
     else:
         preset = preset or "smoke"
         raw = _preset_dict(preset)

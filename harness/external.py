@@ -22,48 +22,57 @@ from harness.store import Run, RunStore, check_run_id
 IMPORT_LABEL = "imported: published outputs and annotations (judge as published)"
 
 
-def read_outputs_alpaca_eval(ctx: StageContext, path: Path) -> dict:
-    """Validate an alpaca_eval model_outputs.json against the eval set; write it as the generate stage's output."""
+def prepare_alpaca_eval(exp: Experiment, path: Path) -> tuple[dict[str, str], dict]:
+    """Validate an alpaca_eval model_outputs.json against the eval set; return (files, summary)."""
     try:
         outputs = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}: not valid JSON (line {exc.lineno}): {exc.msg}") from None
     if not isinstance(outputs, list):
         raise HarnessError(f"{path}: expected a JSON list of {{instruction, output, generator}} records")
-    prompts = load_alpaca_eval(ctx.exp.data_dir())
-    checked = validate_outputs(outputs, prompts, limit=ctx.exp.eval.alpaca_eval.limit)
-    atomic_write_json(ctx.dir / "model_outputs.json", checked.outputs)
-    return {"n": len(checked.outputs), "subset": checked.is_subset, "generator": checked.generator, "source": str(path)}
+    checked = validate_outputs(outputs, load_alpaca_eval(exp.data_dir()), limit=exp.eval.alpaca_eval.limit)
+    files = {"model_outputs.json": json.dumps(checked.outputs, indent=2, ensure_ascii=False) + "\n"}
+    return files, {"n": len(checked.outputs), "subset": checked.is_subset, "generator": checked.generator, "source": str(path)}
 
 
-def read_outputs_mt_bench(ctx: StageContext, path: Path) -> dict:
-    """Validate a FastChat answer file against the questions; write it as the generate stage's output."""
-    questions = load_mt_bench_questions(ctx.exp.data_dir(), per_category=ctx.exp.eval.mt_bench.per_category)
+def prepare_mt_bench(exp: Experiment, path: Path) -> tuple[dict[str, str], dict]:
+    """Validate a FastChat answer file against the questions; return (files, summary)."""
+    questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
     answers = load_answers(path, questions)
     lines = [json.dumps({"question_id": int(q.id) if q.id.isdigit() else q.id, "category": q.category,
                          "choices": [{"index": 0, "turns": list(answers[q.id])}]}, ensure_ascii=False) for q in questions]
-    atomic_write_text(ctx.dir / "answers.jsonl", "\n".join(lines) + "\n")
-    return {"n_questions": len(questions), "subset": len(questions) < mt_bench_pipeline.N_FULL, "source": str(path)}
+    files = {"answers.jsonl": "\n".join(lines) + "\n"}
+    return files, {"n_questions": len(questions), "subset": len(questions) < mt_bench_pipeline.N_FULL, "source": str(path)}
 
 
-READERS = {"alpaca_eval": read_outputs_alpaca_eval, "mt_bench": read_outputs_mt_bench}
+PREPARE = {"alpaca_eval": prepare_alpaca_eval, "mt_bench": prepare_mt_bench}
 
 
 def score_outputs(exp: Experiment, benchmark: str, outputs: Path, store: RunStore, *, run_id: str | None = None,
                   argv: list[str] | None = None) -> Run:
-    """Judge and score an outputs file on one benchmark as a run of its own; return the run."""
-    if benchmark not in READERS:
-        raise HarnessError(f"unknown benchmark '{benchmark}'; choose one of {', '.join(READERS)}")
+    """Judge and score an outputs file on one benchmark as a run of its own; return the run.
+
+    The file is validated before anything is written; it then stands in for the
+    benchmark's generate stage (keyed by the file's sha256).
+    """
+    if benchmark not in PREPARE:
+        raise HarnessError(f"unknown benchmark '{benchmark}'; choose one of {', '.join(PREPARE)}")
     if not outputs.is_file():
         raise HarnessError(f"outputs file not found: {outputs}")
     exp = exp.model_copy(update={"eval": exp.eval.model_copy(update={
         name: getattr(exp.eval, name).model_copy(update={"enabled": name == benchmark}) for name in BENCHMARKS})})
     run_id = check_run_id(run_id or f"eval-{outputs.stem}-{benchmark}")
     preflight(exp, "base")
+    files, summary = PREPARE[benchmark](exp, outputs)
     module = BENCHMARKS[benchmark]
     digest = files_sha256([outputs])
-    reader = Stage(name=module.GENERATE, version=1, reads=(f"eval.{benchmark}",), run=lambda ctx: READERS[benchmark](ctx, outputs),
-                   fingerprint=lambda e: digest)
+
+    def write_outputs(ctx: StageContext) -> dict:
+        for name, text in files.items():
+            atomic_write_text(ctx.dir / name, text)
+        return summary
+
+    reader = Stage(name=module.GENERATE, version=1, reads=(f"eval.{benchmark}",), run=write_outputs, fingerprint=lambda e: digest)
     stages = [reader] + [s for s in module.stages(exp) if s.name != module.GENERATE]
     return execute(exp, stages, store, run_id=run_id, method="external", argv=argv)
 

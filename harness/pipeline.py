@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import ModuleType
 
 from harness.benchmarks import alpaca_eval_pipeline, mt_bench_pipeline
@@ -78,6 +79,7 @@ def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: st
                         config_hash=exp.hash(), labels=run_labels(exp)) as run:
         for section, value in run_provenance(exp, argv or []).items():
             run.update_provenance(section, value)
+        started = time.monotonic()
         try:
             run_stages(stages, exp, run, store, force=force)
         except KeyboardInterrupt:
@@ -89,4 +91,5 @@ def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: st
             raise
         run.record.pop("error", None)
         run.set_status("done")
+        print(f"stage graph: {len(stages)} stages in {time.monotonic() - started:.2f} s")
         return run

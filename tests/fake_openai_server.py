@@ -150,7 +150,8 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
             prompt = (body.get("messages") or [{}])[-1].get("content", "")
-            record = RecordedRequest(self.path, {k.lower(): v for k, v in self.headers.items()}, body, server._next_behaviour(prompt), time.monotonic())
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            record = RecordedRequest(self.path, headers, body, server._next_behaviour(prompt), time.monotonic())
             server._begin(record)
             try:
                 self._respond(record)

@@ -54,7 +54,8 @@ def stand_in(tmp_path: Path, *extra: str) -> tuple[LocalServer, Path]:
     """Return an unstarted LocalServer for the stand-in, and its pid file."""
     port, pid_file = free_port(), tmp_path / "pids"
     argv = [sys.executable, "-c", STAND_IN, str(port), str(pid_file), *extra]
-    return LocalServer(argv, port=port, log_path=tmp_path / "server.log", name="stand-in server", startup_timeout_s=30), pid_file
+    server = LocalServer(argv, port=port, log_path=tmp_path / "server.log", name="stand-in server", startup_timeout_s=30)
+    return server, pid_file
 
 
 def read_pids(pid_file: Path) -> list[int]:
@@ -94,9 +95,8 @@ with LocalServer(argv, port=port, log_path=sys.argv[2], name="stand-in", startup
 def test_no_orphans_when_the_parent_is_killed(tmp_path: Path, repo_root: Path) -> None:
     port, pid_file = free_port(), tmp_path / "pids"
     argv = [sys.executable, "-c", STAND_IN, str(port), str(pid_file)]
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(repo_root), str(tmp_path / "server.log"), *argv], stdout=subprocess.PIPE, text=True
-    )
+    parent_argv = [sys.executable, "-c", PARENT, str(repo_root), str(tmp_path / "server.log"), *argv]
+    parent = subprocess.Popen(parent_argv, stdout=subprocess.PIPE, text=True)
     try:
         supervisor = int(parent.stdout.readline())
         pids = [supervisor, *read_pids(pid_file)]

@@ -8,15 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
+from test_judge_local_server import alive
 
+from harness.errors import HarnessError
 from harness.judges.build import open_judge
-from harness.judges.registry import JudgeEntry
+from harness.judges.registry import JudgeEntry, VLLMServerSettings
 from harness.judges.types import JudgeRequest
+from harness.judges.vllm_server import VLLMServer
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed"),
-]
+needs_vllm = pytest.mark.skipif(importlib.util.find_spec("vllm") is None, reason="vLLM is not installed")
 
 CHATML = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
@@ -43,7 +43,11 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     bpe.train_from_iterator(["Which output is better, m or M? Rating: [[7]]"] * 10, trainer)
     tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<|endoftext|>", eos_token="<|im_end|>", pad_token="<|endoftext|>", chat_template=CHATML
+        tokenizer_object=bpe,
+        bos_token="<|endoftext|>",
+        eos_token="<|im_end|>",
+        pad_token="<|endoftext|>",
+        chat_template=CHATML,
     )
     tokenizer.save_pretrained(out)
     torch.manual_seed(0)
@@ -67,16 +71,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def server_group(port: int) -> list[int]:
     """Return the pids in the process group of the vLLM server listening on ``port``."""
     argvs = {pid: _argv(pid) for pid in _pids()}
-    server = next(pid for pid, argv in argvs.items() if "--port" in argv and argv[argv.index("--port") + 1] == str(port))
+    server = next(pid for pid, argv in argvs.items() if "--port" in argv and argv[argv.index("--port") + 1] == f"{port}")
     group = os.getpgid(server)
     return [pid for pid in argvs if _pgid(pid) == group]
 
 
 def _pids() -> list[int]:
+    """Return every pid on the machine."""
     return [int(name) for name in os.listdir("/proc") if name.isdigit()]
 
 
 def _argv(pid: int) -> list[str]:
+    """Return the command line of ``pid`` ([] if it is gone)."""
     try:
         return Path(f"/proc/{pid}/cmdline").read_text().split("\0")
     except OSError:
@@ -84,20 +90,20 @@ def _argv(pid: int) -> list[str]:
 
 
 def _pgid(pid: int) -> int | None:
+    """Return the process group of ``pid`` (None if it is gone)."""
     try:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
 
 
-def alive(pid: int) -> bool:
-    """Return whether ``pid`` runs (zombies count as gone)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+def test_a_model_dir_without_config_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(HarnessError, match="has no config.json"):
+        VLLMServer(tmp_path, tmp_path / "log", served_model_name="x", settings=VLLMServerSettings())
 
 
+@pytest.mark.slow
+@needs_vllm
 def test_vllm_local_judge_answers_guided_calls_and_leaves_no_process(tiny_model: Path, tmp_path: Path) -> None:
     entry = JudgeEntry.model_validate(
         {
@@ -105,7 +111,12 @@ def test_vllm_local_judge_answers_guided_calls_and_leaves_no_process(tiny_model:
             "backend": "vllm_local",
             "model": "test:tiny-judge",
             "max_retries": 0,
-            "server": {"max_model_len": 512, "dtype": "float32", "extra_args": ["--enforce-eager"], "startup_timeout_s": 600},
+            "server": {
+                "max_model_len": 512,
+                "dtype": "float32",
+                "extra_args": ["--enforce-eager"],
+                "startup_timeout_s": 600,
+            },
         }
     )
     asked: list[str] = []
@@ -122,7 +133,8 @@ def test_vllm_local_judge_answers_guided_calls_and_leaves_no_process(tiny_model:
         responses = {r.key: r for r in judge.complete(requests)}
         answered = time.monotonic()
     stopped = time.monotonic()
-    print(f"\nvLLM judge: startup {ready - started:.1f}s, 2 calls {answered - ready:.2f}s, shutdown {stopped - answered:.1f}s")
+    timings = f"startup {ready - started:.1f}s, 2 calls {answered - ready:.2f}s, shutdown {stopped - answered:.1f}s"
+    print(f"\nvLLM judge: {timings}")
 
     assert asked == ["test:tiny-judge"]
     verdict, rating = responses["verdict"], responses["rating"]

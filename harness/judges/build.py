@@ -26,7 +26,8 @@ def open_judge(
     if entry.backend == "vllm_local":
         assert entry.server is not None  # JudgeEntry fills in the defaults
         log_path = Path(log_dir) / f"judge-{entry.id}.vllm.log"
-        with VLLMServer(resolve_model(entry.model), log_path, served_model_name=entry.id, settings=entry.server) as server:
+        model_dir = resolve_model(entry.model)
+        with VLLMServer(model_dir, log_path, served_model_name=entry.id, settings=entry.server) as server:
             yield OpenAIJudge(entry, base_url=server.base_url, model=entry.id, budget=budget)
     else:
         base_url = OPENAI_BASE_URL if entry.backend == "openai" else entry.base_url

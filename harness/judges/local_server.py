@@ -1,10 +1,12 @@
 """A local HTTP server child process that cannot outlive the harness.
 
 The server runs under a small supervisor in a new session (its own process group).
-The supervisor polls its parent pid; if the harness dies, even by SIGKILL, it sends
-SIGTERM to the whole group, waits, then SIGKILLs the group, itself included. That also
-reaps the server's own children (vLLM's engine-core and worker processes, which a
-PR_SET_PDEATHSIG on the server alone would leave orphaned when the server is killed).
+Stopping sends SIGTERM to the supervisor, which passes it to the server (so vLLM shuts
+its engine down itself), then SIGKILLs the whole group after a grace period. The
+supervisor also polls its parent pid: if the harness dies, even by SIGKILL, it does the
+same on its own, itself included. Killing the group also reaps the server's own children
+(vLLM's engine-core and worker processes), which a PR_SET_PDEATHSIG on the server alone
+would leave orphaned whenever the server itself is killed.
 """
 
 from __future__ import annotations
@@ -30,15 +32,15 @@ LOG_TAIL_LINES = 5
 _SUPERVISOR = """
 import os, signal, subprocess, sys
 parent, grace, cmd = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-signal.signal(signal.SIGTERM, lambda *_: None)  # outlive the group's SIGTERM to reap the server
 server = subprocess.Popen(cmd)
+signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # the server stops its own children
 while True:
     try:
         sys.exit(server.wait(timeout=%(poll)s))
     except subprocess.TimeoutExpired:
         pass
     if os.getppid() != parent:
-        os.killpg(0, signal.SIGTERM)
+        server.terminate()
         try:
             server.wait(timeout=grace)
         finally:
@@ -124,11 +126,12 @@ class LocalServer:
             time.sleep(POLL_S)
 
     def stop(self) -> None:
-        """SIGTERM the process group, SIGKILL it after a grace period; safe to call twice."""
+        """SIGTERM the server (via the supervisor), SIGKILL the whole group after a grace
+        period, and return once no process of the group is left; safe to call twice."""
         if self.process is None:
             return
         group = self.process.pid  # session leader: its pid is the group id
-        _signal_group(group, signal.SIGTERM)
+        self.process.terminate()
         try:
             self.process.wait(timeout=STOP_GRACE_S)
         except subprocess.TimeoutExpired:

@@ -115,7 +115,8 @@ class OpenAIJudge:
         if isinstance(fatal, _BudgetRefused):
             assert self.budget is not None
             raise BudgetExceeded(
-                f"judge {self.id!r}: budget of ${self.budget.max_usd:.2f} reached (${self.budget.spent_usd:.4f} spent); "
+                f"judge {self.id!r}: budget of ${self.budget.max_usd:.2f} reached "
+                f"(${self.budget.spent_usd:.4f} spent); "
                 f"{unfinished} of {len(requests)} requests not finished (finished ones were kept); "
                 "raise the budget and rerun to continue"
             )
@@ -180,7 +181,8 @@ class OpenAIJudge:
             log.debug("judge %s, request %s, attempt %d: %s", self.id, request.key, totals.attempts, outcome.problem)
             if not outcome.retryable or attempt == self.entry.max_retries:
                 break
-            stop.wait(backoff_delay(attempt, self.entry.backoff_base_s, self.entry.backoff_max_s, outcome.retry_after_s))
+            entry = self.entry
+            stop.wait(backoff_delay(attempt, entry.backoff_base_s, entry.backoff_max_s, outcome.retry_after_s))
         totals.error = f"{totals.attempts} attempt(s) failed; last: {outcome.problem}"
         log.warning("judge %s, request %s: %s", self.id, request.key, totals.error)
         return totals
@@ -228,8 +230,9 @@ class OpenAIJudge:
         }
         if request.top_logprobs:
             params |= {"logprobs": True, "top_logprobs": request.top_logprobs}
-        # vLLM >= 0.12 reads `structured_outputs` (it ignores the old guided_* fields);
-        # OpenAI's API has no such field, so there the constraint is only checked on the reply.
+        # vLLM 0.32 reads `structured_outputs` (choice/regex/json/grammar) and ignores the
+        # older guided_* fields with a warning. OpenAI's API has no such field, so there the
+        # constraint is only checked on the reply (see _unusable).
         if request.guided and self.entry.backend != "openai":
             params["extra_body"] = {"structured_outputs": dict(request.guided)}
         return params

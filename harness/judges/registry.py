@@ -121,7 +121,9 @@ class JudgeEntry(_Strict):
         if self.backend != "vllm_local" and self.server is not None:
             raise ValueError(f"server settings are only for backend vllm_local, not {self.backend}")
         if self.backend == "openai" and (self.alpaca_eval.guided or self.mt_bench.mode != "unconstrained"):
-            raise ValueError("OpenAI's API has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained")
+            raise ValueError(
+                "OpenAI's API has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained"
+            )
         return self
 
     def output_fields(self) -> dict[str, Any]:

@@ -24,7 +24,9 @@ class VLLMServer(LocalServer):
     def __init__(self, model_dir: Path, log_path: Path, *, served_model_name: str, settings: VLLMServerSettings):
         model_dir = Path(model_dir)
         if not (model_dir / "config.json").is_file():
-            raise HarnessError(f"judge model directory {model_dir} has no config.json; expected a Hugging Face model dir")
+            raise HarnessError(
+                f"judge model directory {model_dir} has no config.json; expected a Hugging Face model dir"
+            )
         port = free_port()
         argv = [
             sys.executable, "-m", VLLM_SERVER_MODULE,

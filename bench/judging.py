@@ -1,0 +1,66 @@
+"""Benchmark: AlpacaEval judging through the harness client, concurrent vs sequential, in one run.
+
+Starts the registry's local judge (`vllm serve` on the packaged SmolLM2) once, builds N real
+AlpacaEval judge prompts (the weighted_alpaca_eval_gpt4_turbo annotator, GPT-4-Turbo
+reference vs a stand-in output), and times the same requests with concurrency C and with
+concurrency 1. Different request keys per pass (the pass index goes into the stand-in
+output) keep vLLM's prefix cache from favouring the second pass only partly: both passes
+share the long instruction/reference prefix equally.
+
+    python bench/judging.py [--n 200] [--concurrency 8] [--judge smollm2-local]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+from harness.benchmarks.alpaca_eval import PairItem, build_requests, load_annotator
+from harness.config import PACKAGED_DATA_DIR
+from harness.data.alpaca_eval import load_alpaca_eval
+from harness.judges.build import open_judge
+from harness.judges.openai_client import OpenAIJudge
+from harness.judges.registry import get_judge
+from harness.models import resolve_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--judge", default="smollm2-local")
+    args = parser.parse_args()
+
+    entry = get_judge(args.judge)
+    annotator = load_annotator(entry.alpaca_eval.annotator)
+    prompts = load_alpaca_eval(PACKAGED_DATA_DIR, limit=args.n)
+
+    def requests(tag: str):
+        items = [PairItem(p.turns[0], p.reference[0], f"[{tag}] " + p.reference[0][:400], "bench") for p in prompts]
+        return [req for _, req in build_requests(annotator, items, entry.id, guided=entry.alpaca_eval.guided)]
+
+    timings = {}
+    with tempfile.TemporaryDirectory() as logs:
+        with open_judge(entry, lambda ref: Path(resolve_model(ref).path), Path(logs)) as served:
+            for concurrency, tag in ((args.concurrency, "concurrent"), (1, "sequential")):
+                # Same server, same client code; only the concurrency bound differs.
+                judge = OpenAIJudge(entry.model_copy(update={"concurrency": concurrency}),
+                                    base_url=served.base_url, model=served.model)
+                batch = requests(tag)
+                start = time.perf_counter()
+                responses = list(judge.complete(batch))
+                seconds = time.perf_counter() - start
+                failed = sum(r.error is not None for r in responses)
+                timings[concurrency] = seconds
+                print(f"concurrency {concurrency:>3}: {len(batch)} judgments in {seconds:7.1f} s "
+                      f"({len(batch) / seconds:5.2f}/s), failed {failed}")
+    print(f"machine: {platform.node()} {platform.machine()} cpus={os.cpu_count()}; judge {entry.id} ({entry.model})")
+    print(f"speed-up concurrency {args.concurrency} vs sequential: {timings[1] / timings[args.concurrency]:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""Kill a run mid-generation, resume it: nothing finished is recomputed, nothing torn survives,
+and the outputs equal an uninterrupted run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.io import iter_jsonl, read_json
+
+N_ALPACA = 40
+MT_BENCH_CATEGORIES = 8
+# Long enough (greedy, batch 2, a random model rarely stops early) that generation takes seconds.
+MAX_NEW_TOKENS = 32
+DONE_LINE = re.compile(r"^  (\S+): (\d+) cached, (\d+) generated$", re.M)
+
+
+def cache_lines(results: Path) -> list[dict]:
+    """Return the complete records of every generation cache under ``results``."""
+    return [r for path in sorted((results / "_cache" / "generations").glob("*.jsonl")) for r in iter_jsonl(path)]
+
+
+def generate_outputs(results: Path, run_id: str) -> tuple[list, list]:
+    """Return a run's AlpacaEval model outputs and MT-Bench answers."""
+    run = results / run_id
+    answers = [json.loads(line) for line in (run / "generate/mt_bench/answers.jsonl").read_text().splitlines()]
+    return read_json(run / "generate/alpaca_eval/model_outputs.json"), answers
+
+
+def assert_store_is_whole(results: Path) -> None:
+    """Every JSON and JSONL file under ``results`` parses completely; no torn line survives."""
+    jsonl = list(results.rglob("*.jsonl"))
+    assert jsonl
+    for path in jsonl:
+        raw = path.read_bytes()
+        assert raw.endswith(b"\n"), f"{path} ends in a partial line"
+        for line in raw.decode().splitlines():
+            json.loads(line)
+    for path in results.rglob("*.json"):
+        json.loads(path.read_text())
+
+
+@pytest.fixture
+def resume_config(experiment_yaml) -> Path:
+    return experiment_yaml(generation={"max_new_tokens": MAX_NEW_TOKENS, "engine": {"batch_size": 2}},
+                           eval={"alpaca_eval": {"limit": N_ALPACA}})
+
+
+def kill_during_generation(config: Path, results: Path, env: dict[str, str], cwd: Path) -> int:
+    """Start `harness run`, SIGKILL its process group once some generations are cached; return how many were."""
+    log = open(cwd / "killed-run.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--config", str(config), "--results", str(results)], cwd=cwd, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 180
+        while len(cache_lines(results)) < 2:
+            if proc.poll() is not None:
+                pytest.fail(f"harness run exited ({proc.returncode}) before it was killed: {(cwd / 'killed-run.log').read_text()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail("no generation was cached within 180 s")
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+    return len(cache_lines(results))
+
+
+def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run(
+        resume_config: Path, harness_env: dict[str, str], harness_cli, tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    total = N_ALPACA + 2 * MT_BENCH_CATEGORIES  # one cached sample per alpaca item and per MT-Bench turn
+
+    cached_before = kill_during_generation(resume_config, results, harness_env, tmp_path)
+    assert 2 <= cached_before < total, "generation finished before the kill: make the test's generation longer"
+    run = read_json(results / "base-smoke" / "run.json")
+    assert run["status"] == "running"  # a killed run is never marked done
+    assert read_json(results / "base-smoke" / "generate/alpaca_eval" / "manifest.json")["status"] == "running"
+    keys_before = {r["key"]: r for r in cache_lines(results)}
+    print(f"\nkilled after {cached_before}/{total} generations were cached")
+
+    resumed = harness_cli("run", "--config", resume_config, "--results", results, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # (a) nothing cached before the kill was generated again: the log counts it as cached, and the
+    # cache holds each item exactly once (a regenerated item would be appended a second time).
+    counts = [(int(c), int(g)) for _, c, g in DONE_LINE.findall(resumed.stdout)]
+    assert sum(c for c, _ in counts) == cached_before
+    assert sum(g for _, g in counts) == total - cached_before
+    after = cache_lines(results)
+    assert len(after) == len({r["key"] for r in after}) == total
+    assert all({k: r for k, r in ((r["key"], r) for r in after)}[k] == v for k, v in keys_before.items())
+    assert read_json(results / "base-smoke" / "run.json")["status"] == "done"
+
+    # (b) the outputs equal an uninterrupted run's (greedy; sampled MT-Bench categories are seeded per item).
+    fresh = tmp_path / "fresh-results"
+    uninterrupted = harness_cli("run", "--config", resume_config, "--results", fresh, cwd=tmp_path)
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
+    print(f"resumed run: {resumed.seconds:.1f} s, uninterrupted run: {uninterrupted.seconds:.1f} s")
+    assert generate_outputs(results, "base-smoke") == generate_outputs(fresh, "base-smoke")
+    assert read_json(results / "base-smoke" / "run.json")["metrics"] == read_json(fresh / "base-smoke" / "run.json")["metrics"]
+
+    # (c) no partial line survives anywhere in the store.
+    assert_store_is_whole(results)
+    assert_store_is_whole(fresh)
+
+
+def test_rerunning_a_finished_run_only_skips(experiment_yaml, harness_cli, tmp_path: Path) -> None:
+    config = experiment_yaml()
+    results = tmp_path / "results"
+    first = harness_cli("run", "--config", config, "--results", results, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    cache_before = {p: p.read_bytes() for p in (results / "_cache").rglob("*.jsonl")}
+
+    again = harness_cli("run", "--config", config, "--results", results, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    print(f"\nsecond `harness run` of a finished run: {again.seconds:.1f} s wall (first: {first.seconds:.1f} s)")
+    stage_lines = [line for line in again.stdout.splitlines() if line.startswith("[")]
+    assert stage_lines and all(line.startswith("[skip]") for line in stage_lines), again.stdout
+    assert len(stage_lines) == 7  # policy + generate/judge/score for both benchmarks
+    assert not DONE_LINE.search(again.stdout) and "  judging " not in again.stdout
+    assert {p: p.read_bytes() for p in (results / "_cache").rglob("*.jsonl")} == cache_before
+    assert read_json(results / "base-smoke" / "run.json")["status"] == "done"
