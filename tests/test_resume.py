@@ -48,10 +48,42 @@ def assert_store_is_whole(results: Path) -> None:
         json.loads(path.read_text())
 
 
-@pytest.fixture
-def resume_config(experiment_yaml) -> Path:
-    return experiment_yaml(generation={"max_new_tokens": MAX_NEW_TOKENS, "engine": {"batch_size": 2}},
-                           eval={"alpaca_eval": {"limit": N_ALPACA}})
+class BackgroundRun:
+    """A `harness run` started in the background (so it overlaps the kill-and-resume steps)."""
+
+    def __init__(self, config: Path, results: Path, env: dict[str, str], cwd: Path):
+        self.results = results
+        self.log = cwd / "background-run.log"
+        self.started = time.monotonic()
+        with open(self.log, "w") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "--config", str(config), "--results", str(results)],
+                                         cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.seconds: float | None = None
+
+    def wait(self) -> Path:
+        """Wait for the run to finish successfully; return its results folder."""
+        rc = self.proc.wait(timeout=300)
+        self.seconds = self.seconds or time.monotonic() - self.started
+        assert rc == 0, self.log.read_text()[-3000:]
+        return self.results
+
+
+@pytest.fixture(scope="module")
+def resume_config(experiment_factory, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return experiment_factory(tmp_path_factory.mktemp("resume-config"),
+                              generation={"max_new_tokens": MAX_NEW_TOKENS, "engine": {"batch_size": 2}},
+                              eval={"alpaca_eval": {"limit": N_ALPACA}})
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(resume_config: Path, harness_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory):
+    """The same experiment run start to finish in its own store, started in the background."""
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    run = BackgroundRun(resume_config, cwd / "results", harness_env, cwd)
+    yield run
+    if run.proc.poll() is None:
+        os.killpg(run.proc.pid, signal.SIGKILL)
+        run.proc.wait()
 
 
 def kill_during_generation(config: Path, results: Path, env: dict[str, str], cwd: Path) -> int:
@@ -79,7 +111,7 @@ def kill_during_generation(config: Path, results: Path, env: dict[str, str], cwd
 
 
 def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run(
-        resume_config: Path, harness_env: dict[str, str], harness_cli, tmp_path: Path) -> None:
+        resume_config: Path, uninterrupted: BackgroundRun, harness_env: dict[str, str], harness_cli, tmp_path: Path) -> None:
     results = tmp_path / "results"
     total = N_ALPACA + 2 * MT_BENCH_CATEGORIES  # one cached sample per alpaca item and per MT-Bench turn
 
@@ -104,10 +136,8 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert read_json(results / "base-smoke" / "run.json")["status"] == "done"
 
     # (b) the outputs equal an uninterrupted run's (greedy; sampled MT-Bench categories are seeded per item).
-    fresh = tmp_path / "fresh-results"
-    uninterrupted = harness_cli("run", "--config", resume_config, "--results", fresh, cwd=tmp_path)
-    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
-    print(f"resumed run: {resumed.seconds:.1f} s, uninterrupted run: {uninterrupted.seconds:.1f} s")
+    fresh = uninterrupted.wait()
+    print(f"resumed run: {resumed.seconds:.1f} s, uninterrupted run: {uninterrupted.seconds:.1f} s (overlapping)")
     assert generate_outputs(results, "base-smoke") == generate_outputs(fresh, "base-smoke")
     assert read_json(results / "base-smoke" / "run.json")["metrics"] == read_json(fresh / "base-smoke" / "run.json")["metrics"]
 
@@ -116,19 +146,16 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert_store_is_whole(fresh)
 
 
-def test_rerunning_a_finished_run_only_skips(experiment_yaml, harness_cli, tmp_path: Path) -> None:
-    config = experiment_yaml()
-    results = tmp_path / "results"
-    first = harness_cli("run", "--config", config, "--results", results, cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+def test_rerunning_a_finished_run_only_skips(resume_config: Path, uninterrupted: BackgroundRun, harness_cli, tmp_path: Path) -> None:
+    results = uninterrupted.wait()
     cache_before = {p: p.read_bytes() for p in (results / "_cache").rglob("*.jsonl")}
-
-    again = harness_cli("run", "--config", config, "--results", results, cwd=tmp_path)
+    again = harness_cli("run", "--config", resume_config, "--results", results, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
-    print(f"\nsecond `harness run` of a finished run: {again.seconds:.1f} s wall (first: {first.seconds:.1f} s)")
+    print(f"\nsecond `harness run` of a finished run: {again.seconds:.1f} s wall (first: {uninterrupted.seconds:.1f} s)")
     stage_lines = [line for line in again.stdout.splitlines() if line.startswith("[")]
-    assert stage_lines and all(line.startswith("[skip]") for line in stage_lines), again.stdout
-    assert len(stage_lines) == 7  # policy + generate/judge/score for both benchmarks
+    assert len(stage_lines) == 7, again.stdout  # policy + generate/judge/score for both benchmarks
+    assert all(line.startswith("[skip]") for line in stage_lines), again.stdout
     assert not DONE_LINE.search(again.stdout) and "  judging " not in again.stdout
     assert {p: p.read_bytes() for p in (results / "_cache").rglob("*.jsonl")} == cache_before
-    assert read_json(results / "base-smoke" / "run.json")["status"] == "done"
+    record = read_json(results / "base-smoke" / "run.json")
+    assert record["status"] == "done" and all(s["cached"] for s in record["stages"].values())

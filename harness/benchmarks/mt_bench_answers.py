@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
-from harness.data.jsonl import RowError, get_field, read_file
+from harness.data.jsonl import read_file
+from harness.data.mt_bench import parse_answer_row
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 
@@ -26,7 +27,7 @@ def load_answers(path: str | Path, questions: Sequence[Prompt] | None = None) ->
     path = Path(path)
     if not path.is_file():
         raise HarnessError(f"MT-Bench answer file not found: {path}")
-    rows = read_file(path, _parse_row).records
+    rows = read_file(path, parse_answer_row).records
     if not rows:
         raise HarnessError(f"{path}: no MT-Bench answers in the file")
 
@@ -53,18 +54,6 @@ def load_answers(path: str | Path, questions: Sequence[Prompt] | None = None) ->
     if wrong:
         raise HarnessError(f"{path}: wrong number of turns for question ids {_names(wrong)}")
     return answers
-
-
-def _parse_row(row: Any) -> tuple[str, tuple[str, ...]]:
-    """Return (question_id, first choice's turns) from one answer row, or raise RowError."""
-    qid = get_field(row, "question_id", (int, str))
-    choices = get_field(row, "choices", list)
-    if not choices:
-        raise RowError("field 'choices' is empty")
-    turns = get_field(choices[0], "turns", list)
-    if not all(isinstance(turn, str) for turn in turns):
-        raise RowError("choices[0].turns must be a list of strings")
-    return str(qid), tuple(turns)
 
 
 def _id_order(qid: str) -> tuple[int, str]:

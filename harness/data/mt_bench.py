@@ -55,7 +55,7 @@ def load_mt_bench_questions(data_dir: Path, limit: int | None = None, per_catego
 
 def load_reference_answers(path: Path) -> dict[str, tuple[str, ...]]:
     """Return per-turn reference answers keyed by str(question_id) from a FastChat reference_answer jsonl."""
-    rows = read_file(Path(path), _parse_reference).records
+    rows = read_file(Path(path), parse_answer_row).records
     return dict(rows)
 
 
@@ -69,7 +69,8 @@ def load_judge_prompts(path: Path) -> dict[str, dict]:
     return prompts
 
 
-def _parse_reference(row: Any) -> tuple[str, tuple[str, ...]]:
+def parse_answer_row(row: Any) -> tuple[str, tuple[str, ...]]:
+    """Return (question_id, first choice's turns) from a FastChat answer/reference row, or raise RowError."""
     choices = get_field(row, "choices", list)
     if not choices:
         raise RowError("field 'choices' is empty")

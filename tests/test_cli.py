@@ -1,0 +1,183 @@
+"""The `harness` command line: one-line errors that write nothing, ls/show, concurrent runs on one store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.io import iter_jsonl, read_json
+
+STAGES = {"policy", "generate/alpaca_eval", "generate/mt_bench", "judge/alpaca_eval", "judge/mt_bench",
+          "score/alpaca_eval", "score/mt_bench"}
+
+
+def start(args: list[object], env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """Start `python -m harness.cli ARGS` with captured output."""
+    return subprocess.Popen([sys.executable, "-m", "harness.cli", *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    """Return (exit status, stdout, stderr) of a started process."""
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def assert_all_jsonl_parse(root: Path) -> None:
+    """Every JSONL file under ``root`` is whole lines of JSON."""
+    for path in root.rglob("*.jsonl"):
+        raw = path.read_bytes()
+        assert raw.endswith(b"\n"), path
+        for line in raw.decode().splitlines():
+            json.loads(line)
+
+
+# --- bad input: exit 2, one "error:" line on stderr, nothing written -------------------------
+
+BAD_INPUTS = {
+    # name: (extra CLI arguments, what the one-line message must mention)
+    "malformed yaml": (["--config", "{bad_yaml}"], "malformed YAML"),
+    "unknown preset": (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
+    "unknown method": (["--config", "{config}", "--method", "sfft"], "unknown method 'sfft'"),
+    "unknown key": (["--config", "{config}", "--set", "generation.max_new_tokenz=3"], "generation.max_new_tokenz"),
+    "missing data dir": (["--config", "{config}", "--set", "data.data_dir=/nope"], "/nope"),
+    "hub model offline": (["--config", "{config}", "--set", "models.policy.name=some-org/not-a-model"], "some-org/not-a-model"),
+    "bad run id": (["--config", "{config}", "--run-id", "../x"], "invalid run id '../x'"),
+    "missing config file": (["--config", "{missing}"], "config file not found"),
+}
+
+
+def test_bad_input_exits_2_with_one_error_line_and_writes_nothing(experiment_yaml, harness_env, tmp_path: Path) -> None:
+    config = experiment_yaml()
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("extends: smoke\ngeneration:\n  max_new_tokens: [8\n")
+    empty_hf_home = tmp_path / "empty-hf-home"
+    empty_hf_home.mkdir()
+    env = {k: v for k, v in harness_env.items() if k not in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE", "TRANSFORMERS_CACHE")}
+    env.update(HF_HOME=str(empty_hf_home), HF_HUB_OFFLINE="1")
+    paths = {"config": config, "bad_yaml": bad_yaml, "missing": tmp_path / "missing.yaml"}
+
+    started = {}
+    for name, (args, _) in BAD_INPUTS.items():  # all at once: each pays the import time
+        results = tmp_path / "results" / name.replace(" ", "-")
+        started[name] = (results, start(["run", *[a.format(**paths) for a in args], "--results", results], env, tmp_path))
+    for name, (results, proc) in started.items():
+        code, out, err = finish(proc)
+        lines = err.strip().splitlines()
+        assert code == 2, f"{name}: exit {code}; stderr: {err[-2000:]}"
+        assert len(lines) == 1 and lines[0].startswith("error: "), f"{name}: stderr is not one error line: {err[-2000:]}"
+        assert BAD_INPUTS[name][1] in lines[0], f"{name}: {lines[0]}"
+        assert "Traceback" not in out + err
+        assert not results.exists(), f"{name}: wrote {[str(p) for p in results.rglob('*')]}"
+    assert list(empty_hf_home.rglob("*.safetensors")) == []
+
+
+def test_show_unknown_run_is_a_one_line_error(harness_cli, tmp_path: Path) -> None:
+    shown = harness_cli("show", "nope", "--results", tmp_path / "results")
+    assert shown.returncode == 2 and shown.stderr.startswith("error: no run 'nope'") and len(shown.stderr.splitlines()) == 1
+
+
+def test_presets_and_empty_ls(harness_cli, tmp_path: Path) -> None:
+    presets = harness_cli("presets")
+    assert presets.returncode == 0 and {"smoke", "paper-zephyr-7b"} <= set(presets.stdout.split())
+    listed = harness_cli("ls", "--results", tmp_path / "empty")
+    assert listed.returncode == 0 and "no runs yet" in listed.stdout
+
+
+# --- two pairs of concurrent runs on one store; then ls / show on the finished runs ---------------
+
+@pytest.fixture(scope="module")
+def concurrent_store(experiment_factory, harness_env, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Four `harness run`s started at once on one store: run "shared" twice, plus "run-a" and "run-b"."""
+    cwd = tmp_path_factory.mktemp("concurrent")
+    config = experiment_factory(cwd)
+    results = cwd / "results"
+    names = ["shared", "shared", "run-a", "run-b"]
+    started = time.monotonic()
+    procs = [start(["run", "--config", config, "--results", results, "--run-id", name], harness_env, cwd) for name in names]
+    outcomes = [finish(p) for p in procs]
+    print(f"\nfour concurrent runs: {time.monotonic() - started:.1f} s")
+    return {"results": results, "config": config, "cwd": cwd, "outcomes": list(zip(names, outcomes))}
+
+
+def test_concurrent_runs_all_succeed_and_leave_a_consistent_store(concurrent_store: dict) -> None:
+    results: Path = concurrent_store["results"]
+    for name, (code, out, err) in concurrent_store["outcomes"]:
+        assert code == 0, f"{name}: exit {code}: {err[-3000:]}"
+    index = read_json(results / "index.json")
+    assert set(index["runs"]) == {"shared", "run-a", "run-b"}
+    for run_id in index["runs"]:
+        record = read_json(results / run_id / "run.json")
+        assert record["status"] == "done" and index["runs"][run_id]["status"] == "done"
+        assert set(record["stages"]) == STAGES and all(s["status"] == "done" for s in record["stages"].values())
+        assert set(record["metrics"]) == {"alpaca_eval", "mt_bench"}
+    assert_all_jsonl_parse(results)
+    for cache in (results / "_cache").rglob("*.jsonl"):
+        assert all("key" in r for r in iter_jsonl(cache))
+
+    # The same run twice: the lock serialises them; whichever came second only skips.
+    shared = [out for name, (_, out, _) in concurrent_store["outcomes"] if name == "shared"]
+    stage_lines = [[line for line in out.splitlines() if line.startswith("[")] for out in shared]
+    ran = [lines for lines in stage_lines if any(line.startswith("[run ]") for line in lines)]
+    assert len(ran) == 1, shared
+    skipped = next(lines for lines in stage_lines if lines is not ran[0])
+    assert len(skipped) == len(STAGES) and all(line.startswith("[skip]") for line in skipped)
+
+    # Different runs of one config sharing the caches agree on every output.
+    a, b = (results / name for name in ("run-a", "run-b"))
+    assert read_json(a / "generate/alpaca_eval/model_outputs.json") == [
+        {**o, "generator": "run-a"} for o in read_json(b / "generate/alpaca_eval/model_outputs.json")]
+    assert read_json(a / "run.json")["metrics"] == json.loads(
+        json.dumps(read_json(b / "run.json")["metrics"]))
+
+
+def test_ls_lists_every_run_with_status_and_labels(concurrent_store: dict, harness_cli) -> None:
+    listed = harness_cli("ls", "--results", concurrent_store["results"], cwd=concurrent_store["cwd"])
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert lines[0].split()[:4] == ["run", "method", "preset", "status"]
+    rows = {line.split()[0]: line.split() for line in lines[1:] if line and not line.startswith("*")}
+    assert set(rows) == {"shared", "run-a", "run-b"}
+    assert all(row[1:4] == ["base", "smoke", "done"] for row in rows.values())
+    assert all(row[4].endswith("*") for row in rows.values())  # subset/proxy-judge numbers are marked
+    assert lines[-1].startswith("* ") and "harness show" in lines[-1]  # the footnote explaining the marks
+
+
+def test_show_json_has_the_documented_schema(concurrent_store: dict, harness_cli) -> None:
+    results, config = concurrent_store["results"], concurrent_store["config"]
+    shown = harness_cli("show", "run-a", "--json", "--results", results, cwd=concurrent_store["cwd"])
+    assert shown.returncode == 0, shown.stderr
+    record = json.loads(shown.stdout)
+    assert (record["run_id"], record["method"], record["preset"], record["status"]) == ("run-a", "base", "smoke", "done")
+    assert record["error"] is None and Path(record["path"]) == results / "run-a"
+
+    from harness.config import load_experiment
+
+    assert record["config_hash"] == load_experiment(config_path=config).hash()
+    assert yaml.safe_load((results / "run-a" / "config.yaml").read_text()) == load_experiment(config_path=config).resolved()
+    assert set(record["stages"]) == STAGES
+    for name, stage in record["stages"].items():
+        assert len(stage["key"]) == 16 and stage["status"] == "done", name
+        assert stage["key"] == read_json(results / "run-a" / name / "manifest.json")["key"]
+    alpaca, mt_bench = record["metrics"]["alpaca_eval"], record["metrics"]["mt_bench"]
+    assert 0 <= alpaca["win_rate"] <= 100 and alpaca["n_total"] == 6 and alpaca["subset"] is True
+    assert alpaca["judge"] == mt_bench["judge"] == "fake-judge"
+    assert mt_bench["average"] == 5.0 and mt_bench["n_questions"] == 8 and mt_bench["n_failed"] == 0
+    assert any("subset" in label for label in record["labels"]) and any("proxy judge" in label for label in record["labels"])
+
+    text = harness_cli("show", "run-a", "--results", results, cwd=concurrent_store["cwd"])
+    assert text.returncode == 0 and "stages:" in text.stdout and "mt_bench:" in text.stdout
+
+    provenance = read_json(results / "run-a" / "provenance.json")
+    assert provenance["config_hash"] == record["config_hash"]
+    assert provenance["models"]["policy"]["weights_sha256"] and provenance["judges"]["alpaca_eval"]["judge"]["id"] == "fake-judge"
+    assert "dummy-key-not-a-secret" not in json.dumps(provenance)  # secrets never reach results
+    for path in (results / "run-a").rglob("*"):
+        if path.is_file():
+            assert b"dummy-key-not-a-secret" not in path.read_bytes(), path
