@@ -4,8 +4,8 @@ Starts the registry's local judge (`vllm serve` on the packaged SmolLM2) once, b
 AlpacaEval judge prompts (the weighted_alpaca_eval_gpt4_turbo annotator, GPT-4-Turbo
 reference vs a stand-in output), and times the same requests with concurrency C and with
 concurrency 1. Different request keys per pass (the pass index goes into the stand-in
-output) keep vLLM's prefix cache from favouring the second pass only partly: both passes
-share the long instruction/reference prefix equally.
+output) and a server started without prefix caching keep the second pass from reusing
+the first pass's prompts.
 
     python bench/judging.py [--n 200] [--concurrency 8] [--judge smollm2-local]
 """
@@ -36,6 +36,10 @@ def main() -> None:
     args = parser.parse_args()
 
     entry = get_judge(args.judge)
+    if entry.server is not None:
+        # vLLM's prefix cache would let the second pass reuse the first pass's prompts.
+        server = entry.server.model_copy(update={"extra_args": (*entry.server.extra_args, "--no-enable-prefix-caching")})
+        entry = entry.model_copy(update={"server": server})
     annotator = load_annotator(entry.alpaca_eval.annotator)
     prompts = load_alpaca_eval(PACKAGED_DATA_DIR, limit=args.n)
 

@@ -39,10 +39,10 @@ def run(
     results: Path = ResultsOption,
 ) -> None:
     """Run (or resume) a method and every enabled benchmark; print where results went."""
+    exp = _experiment(preset, config, overrides + _budget(max_usd))  # config errors before slow imports
     from harness.pipeline import run_experiment
     from harness.store import RunStore
 
-    exp = _experiment(preset, config, overrides + _budget(max_usd))
     _report(run_experiment(exp, method, RunStore(results), run_id=run_id, force=set(force), argv=sys.argv))
 
 

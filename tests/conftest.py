@@ -11,8 +11,10 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib.util  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -69,10 +71,14 @@ def smollm2_tokenizer(cache_dir: Path):
     gguf = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     stat = gguf.stat()
     saved = cache_dir / f"smollm2-tokenizer-{stat.st_size}-{stat.st_mtime_ns}"
-    if not (saved / ".complete").is_file():
+    if not saved.is_dir():
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        tokenizer.save_pretrained(saved)
-        (saved / ".complete").write_text("")
+        partial = Path(tempfile.mkdtemp(dir=cache_dir, prefix=".partial-"))
+        tokenizer.save_pretrained(partial)
+        try:
+            partial.rename(saved)  # atomic: a concurrent session sees all of it or none
+        except OSError:  # another session saved it first
+            shutil.rmtree(partial, ignore_errors=True)
     return AutoTokenizer.from_pretrained(saved)
 
 
@@ -83,7 +89,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytes
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    tokenizer = smollm2_tokenizer(Path(pytestconfig.cache.mkdir("harness-tokenizers")))
+    cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
+    tokenizer = smollm2_tokenizer(Path(cache.mkdir("harness-tokenizers")) if cache else tmp_path_factory.mktemp("tokenizers"))
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
         num_key_value_heads=2, intermediate_size=128, max_position_embeddings=2048, tie_word_embeddings=True,
@@ -135,13 +142,6 @@ def fake_judge(fake_judge_server, tmp_path_factory: pytest.TempPathFactory) -> P
 def model_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A session-wide $HARNESS_MODEL_CACHE (hash memos, converted models) outside ~/.cache."""
     return tmp_path_factory.mktemp("model-cache")
-
-
-@pytest.fixture
-def test_model_cache(model_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point this process's $HARNESS_MODEL_CACHE at the session's test cache for one test."""
-    monkeypatch.setenv("HARNESS_MODEL_CACHE", str(model_cache_dir))
-    return model_cache_dir
 
 
 @pytest.fixture(scope="session")

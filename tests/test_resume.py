@@ -119,7 +119,8 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert 2 <= cached_before < total, "generation finished before the kill: make the test's generation longer"
     run = read_json(results / "base-smoke" / "run.json")
     assert run["status"] == "running"  # a killed run is never marked done
-    assert read_json(results / "base-smoke" / "generate/alpaca_eval" / "manifest.json")["status"] == "running"
+    manifests = [read_json(results / "base-smoke" / name / "manifest.json", default={}) for name in ("generate/alpaca_eval", "generate/mt_bench")]
+    assert "running" in [m.get("status") for m in manifests]  # killed inside a generate stage
     keys_before = {r["key"]: r for r in cache_lines(results)}
     print(f"\nkilled after {cached_before}/{total} generations were cached")
 
@@ -132,7 +133,8 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert sum(g for _, g in counts) == total - cached_before
     after = cache_lines(results)
     assert len(after) == len({r["key"] for r in after}) == total
-    assert all({k: r for k, r in ((r["key"], r) for r in after)}[k] == v for k, v in keys_before.items())
+    by_key = {r["key"]: r for r in after}
+    assert all(by_key[k] == record for k, record in keys_before.items())  # kept, not replaced
     assert read_json(results / "base-smoke" / "run.json")["status"] == "done"
 
     # (b) the outputs equal an uninterrupted run's (greedy; sampled MT-Bench categories are seeded per item).

@@ -34,6 +34,9 @@ def compute_metrics(annotations: list[dict], lc_calibration: Path | None) -> dic
     """
     if not annotations:
         raise HarnessError("no AlpacaEval annotations to score")
+    if all(a.get("preference") is None for a in annotations):
+        raise HarnessError(f"none of the {len(annotations)} AlpacaEval judgments produced a preference "
+                           "(judge failures or unparseable verdicts); check the judge log and rerun with --force judge/alpaca_eval")
     df = pd.DataFrame(annotations)
     for column in ("generator_1", "generator_2"):
         if df[column].nunique() != 1:
