@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import multiprocessing
 import os
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Iterator, Protocol, Sequence
 
 from tqdm import tqdm
@@ -81,9 +83,6 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, model: ResolvedModel, cfg: EngineConfig, seed: int = 0):
-        if cfg.data_parallel_size > 1:
-            raise HarnessError("generation.engine.data_parallel_size > 1 needs one vLLM replica per GPU group; "
-                               "run one harness process per replica (not supported in-process yet)")
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
         from vllm import LLM
 
@@ -189,37 +188,104 @@ def cache_key(model: ResolvedModel, cfg: EngineConfig, prompt_ids: list[int], sa
     return hashlib.sha256(repr(sorted(payload.items())).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One engine call: prompts (token ids) sharing a Sampling, with each sample's cache key."""
+
+    sampling: Sampling
+    prompts: tuple[tuple[int, ...], ...]
+    keys: tuple[tuple[str, ...], ...]
+
+
+def plan_batches(requests: Sequence[GenerationRequest], prompts: list[list[int]], keys: list[list[str]],
+                 todo: set[int], batch_size: int) -> list[Batch]:
+    """Return the engine calls for the missing requests, grouped by sampling.
+
+    Batch boundaries are fixed over the whole request list (not just the misses), so a
+    resumed run batches the remaining items exactly as an uninterrupted one.
+    """
+    groups: dict[Sampling, list[int]] = {}
+    for i, request in enumerate(requests):
+        groups.setdefault(request.sampling, []).append(i)
+    batches = []
+    for sampling, indices in groups.items():
+        for start in range(0, len(indices), batch_size):
+            chosen = [i for i in indices[start:start + batch_size] if i in todo]
+            if chosen:
+                batches.append(Batch(sampling, tuple(tuple(prompts[i]) for i in chosen), tuple(tuple(keys[i]) for i in chosen)))
+    return batches
+
+
+def run_batches(engine: Engine, batches: Sequence[Batch], cache: ItemCache, on_batch=lambda n: None) -> None:
+    """Generate each batch and append its samples to ``cache`` before starting the next."""
+    for batch in batches:
+        seeds = [item_seed(batch.sampling.seed, ks[0]) for ks in batch.keys]
+        outputs = engine.generate([list(p) for p in batch.prompts], batch.sampling, seeds)
+        cache.put_many([{"key": ks[j], "text": c.text, "prompt_tokens": c.prompt_tokens,
+                         "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason}
+                        for ks, samples in zip(batch.keys, outputs) for j, c in enumerate(samples)])
+        on_batch(len(batch.keys))
+
+
+def _replica_main(devices: list[str], model: ResolvedModel, cfg: EngineConfig, batches: list[Batch], cache_path: str) -> None:
+    """Entry point of one data-parallel replica process: its own engine, its share of batches."""
+    if devices:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    with open_engine(model, cfg) as engine:
+        run_batches(engine, batches, ItemCache(Path(cache_path)))
+
+
+def _visible_devices() -> list[str]:
+    """Return the CUDA device ids this process may use ([] without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return [d for d in listed.split(",") if d] if listed else [str(i) for i in range(torch.cuda.device_count())]
+
+
+def run_replicas(model: ResolvedModel, cfg: EngineConfig, batches: list[Batch], cache: ItemCache) -> None:
+    """Spread batches round-robin over cfg.data_parallel_size engine processes (each on its own
+    tensor_parallel_size GPUs when CUDA is present); every replica appends to the shared cache."""
+    replicas, width = cfg.data_parallel_size, cfg.tensor_parallel_size
+    devices = _visible_devices()
+    if devices and len(devices) < replicas * width:
+        raise HarnessError(f"data_parallel_size {replicas} x tensor_parallel_size {width} needs {replicas * width} GPUs; "
+                           f"{len(devices)} visible")
+    one = cfg.model_copy(update={"data_parallel_size": 1})
+    spawn = multiprocessing.get_context("spawn")
+    procs = [spawn.Process(target=_replica_main, args=(devices[r * width:(r + 1) * width], model, one, batches[r::replicas],
+                                                       str(cache.path))) for r in range(replicas)]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    cache.reload()
+    failed = [r for r, proc in enumerate(procs) if proc.exitcode != 0]
+    if failed:
+        raise HarnessError(f"data-parallel replica(s) {failed} failed; finished batches are cached, rerun to resume")
+
+
 def generate_cached(requests: Sequence[GenerationRequest], model: ResolvedModel, cfg: EngineConfig,
                     cache: ItemCache, engine_factory, tokenizer, *, desc: str = "generate") -> tuple[list[list[dict]], dict]:
     """Return per-request lists of sample records, generating only cache misses.
 
     Each finished batch is appended to ``cache`` before the next starts, so a killed run
-    resumes where it stopped. ``engine_factory()`` is called only if something is missing.
+    resumes where it stopped. ``engine_factory()`` is called only if something is missing;
+    with data_parallel_size > 1, replica processes load their own engines instead.
     Returns (records, stats) with stats = {"cache_hits", "generated", "completion_tokens"}.
     """
     prompts = [render_prompt(tokenizer, r.messages) for r in requests]
     keys = [[cache_key(model, cfg, p, r.sampling, j) for j in range(r.sampling.n)] for r, p in zip(requests, prompts)]
     todo = {i for i, ks in enumerate(keys) if any(k not in cache for k in ks)}
-    stats = {"cache_hits": len(requests) - len(todo), "generated": len(todo), "completion_tokens": 0}
     if todo:
-        engine = engine_factory()
-        groups: dict[Sampling, list[int]] = {}
-        for i, request in enumerate(requests):
-            groups.setdefault(request.sampling, []).append(i)
-        with tqdm(total=len(todo), desc=desc, unit="prompt") as bar:
-            for sampling, indices in groups.items():
-                # Batch boundaries are fixed over the whole request list (not just the misses),
-                # so a resumed run batches the remaining items exactly as an uninterrupted one.
-                for start in range(0, len(indices), cfg.batch_size):
-                    batch = [i for i in indices[start:start + cfg.batch_size] if i in todo]
-                    if not batch:
-                        continue
-                    seeds = [item_seed(sampling.seed, keys[i][0]) for i in batch]
-                    outputs = engine.generate([prompts[i] for i in batch], sampling, seeds)
-                    records = [{"key": keys[i][j], "text": c.text, "prompt_tokens": c.prompt_tokens,
-                                "completion_tokens": c.completion_tokens, "finish_reason": c.finish_reason}
-                               for i, samples in zip(batch, outputs) for j, c in enumerate(samples)]
-                    cache.put_many(records)
-                    stats["completion_tokens"] += sum(r["completion_tokens"] for r in records)
-                    bar.update(len(batch))
-    return [[cache.get(k) for k in ks] for ks in keys], stats
+        batches = plan_batches(requests, prompts, keys, todo, cfg.batch_size)
+        if cfg.data_parallel_size > 1:
+            run_replicas(model, cfg, batches, cache)
+        else:
+            with tqdm(total=len(todo), desc=desc, unit="prompt") as bar:
+                run_batches(engine_factory(), batches, cache, on_batch=bar.update)
+    records = [[cache.get(k) for k in ks] for ks in keys]
+    generated = sum(r["completion_tokens"] for i in todo for r in records[i])
+    return records, {"cache_hits": len(requests) - len(todo), "generated": len(todo), "completion_tokens": generated}

@@ -55,6 +55,10 @@ class ItemCache:
             self._items = {r["key"]: r for r in iter_jsonl(self.path)}
         return self._items
 
+    def reload(self) -> None:
+        """Forget what was read, so records appended by other processes become visible."""
+        self._items = None
+
     def get(self, key: str) -> dict | None:
         """Return the cached record for ``key`` or None."""
         return self._load().get(key)

@@ -186,3 +186,20 @@ def test_item_seed_depends_only_on_base_seed_and_key() -> None:
     assert item_seed(0, "k") == item_seed(0, "k")
     assert item_seed(0, "k") != item_seed(1, "k") and item_seed(0, "k") != item_seed(0, "j")
     assert 0 <= item_seed(0, "k") < 2**32
+
+
+def test_data_parallel_replicas_fill_the_cache_as_one_engine_would(tmp_path: Path, tiny_model: ResolvedModel, tokenizer) -> None:
+    """Two replica processes (real hf engines on CPU) split the batches and append to one cache."""
+    requests = requests_for(7)
+    single, _ = generate_cached(requests, tiny_model, HF, ItemCache(tmp_path / "one.jsonl"),
+                                lambda: HFEngine(tiny_model, HF), tokenizer)
+
+    def no_engine():
+        raise AssertionError("with data_parallel_size > 1 the parent process loads no engine")
+
+    dp = HF.model_copy(update={"data_parallel_size": 2})
+    cache = ItemCache(tmp_path / "dp.jsonl")
+    parallel, stats = generate_cached(requests, tiny_model, dp, cache, no_engine, tokenizer)
+    assert stats["generated"] == 7 and stats["completion_tokens"] > 0
+    assert [[r["text"] for r in s] for s in parallel] == [[r["text"] for r in s] for s in single]
+    assert len(ItemCache(cache.path)) == 7 and sum(1 for _ in cache.path.open()) == 7
