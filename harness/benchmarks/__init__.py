@@ -1,0 +1,1 @@
+"""Benchmarks: protocols (alpaca_eval*, mt_bench*) and their pipeline stages (*_pipeline.py)."""
