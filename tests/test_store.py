@@ -98,6 +98,16 @@ def test_item_cache_survives_a_torn_tail_and_reloads(tmp_path: Path) -> None:
     assert store.cache("generations", "model/hash:with odd chars").get("c") == {"key": "c", "text": "3"}
 
 
+def run_concurrently(target, arg_tuples: list[tuple]) -> None:
+    """Run ``target`` in one process per argument tuple, all at once; assert each exits 0."""
+    procs = [MP.Process(target=target, args=args) for args in arg_tuples]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * len(procs)
+
+
 def _append_records(path: str, worker: int, n_batches: int) -> None:
     cache = ItemCache(Path(path))
     for b in range(n_batches):
@@ -109,12 +119,7 @@ def _append_records(path: str, worker: int, n_batches: int) -> None:
 def test_item_cache_appends_from_concurrent_processes_stay_whole(tmp_path: Path) -> None:
     path = tmp_path / "_cache" / "generations" / "shared.jsonl"
     workers, n_batches = 4, 40
-    procs = [MP.Process(target=_append_records, args=(str(path), w, n_batches)) for w in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * workers
+    run_concurrently(_append_records, [(str(path), w, n_batches) for w in range(workers)])
     records = lines_parse(path)  # every line is complete JSON
     expected = {f"w{w}-b{b}-{i}" for w in range(workers) for b in range(n_batches) for i in range(3)}
     assert len(records) == len(expected)
@@ -156,12 +161,7 @@ def _update_index(root: str, worker: int, n_runs: int) -> None:
 def test_index_updates_from_concurrent_processes_lose_nothing(tmp_path: Path) -> None:
     root = tmp_path / "results"
     workers, n_runs = 4, 15
-    procs = [MP.Process(target=_update_index, args=(str(root), w, n_runs)) for w in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * workers
+    run_concurrently(_update_index, [(str(root), w, n_runs) for w in range(workers)])
     runs = RunStore(root).list_runs()
     assert {r["run_id"] for r in runs} == {f"w{w}-r{i}" for w in range(workers) for i in range(n_runs)}
     assert {r["status"] for r in runs} == {"done"}
