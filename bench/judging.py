@@ -19,12 +19,12 @@ answering every call after a fixed delay.
 from __future__ import annotations
 
 import argparse
-import sys
-from contextlib import contextmanager
 import os
 import platform
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.benchmarks.alpaca_eval import PairItem, build_requests, load_annotator

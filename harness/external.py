@@ -39,9 +39,7 @@ def prepare_mt_bench(exp: Experiment, path: Path) -> tuple[dict[str, str], dict]
     """Validate a FastChat answer file against the questions; return (files, summary)."""
     questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
     answers = load_answers(path, questions)
-    lines = [json.dumps({"question_id": int(q.id) if q.id.isdigit() else q.id, "category": q.category,
-                         "choices": [{"index": 0, "turns": list(answers[q.id])}]}, ensure_ascii=False) for q in questions]
-    files = {"answers.jsonl": "\n".join(lines) + "\n"}
+    files = {"answers.jsonl": mt_bench_pipeline.answers_jsonl(questions, answers)}
     return files, {"n_questions": len(questions), "subset": len(questions) < mt_bench_pipeline.N_FULL, "source": str(path)}
 
 

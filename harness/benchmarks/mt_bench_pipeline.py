@@ -20,6 +20,7 @@ from harness.benchmarks.policy_outputs import generate_with_policy
 from harness.config import Experiment
 from harness.data.hashing import files_sha256
 from harness.data.mt_bench import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.data.records import Prompt
 from harness.generate import GenerationRequest, Sampling
 from harness.io import atomic_write_json, atomic_write_text, read_json
 from harness.judges.types import JudgeResponse
@@ -56,6 +57,20 @@ def judge_mode(exp: Experiment) -> str:
     return exp.eval.mt_bench.mode or judge_entry(exp, NAME).mt_bench.mode
 
 
+def answers_jsonl(questions: list[Prompt], turns: dict[str, list[str]], **per_question: object) -> str:
+    """Return FastChat's answer-file text (one line per question, in question order).
+
+    Each keyword adds a field: a dict by question id gives a per-question value, anything
+    else is written as is on every line.
+    """
+    def line(q: Prompt) -> str:
+        extra = {k: v[q.id] if isinstance(v, dict) else v for k, v in per_question.items()}
+        return json.dumps({"question_id": int(q.id) if q.id.isdigit() else q.id, "category": q.category,
+                           "choices": [{"index": 0, "turns": list(turns[q.id])}], **extra}, ensure_ascii=False)
+
+    return "".join(line(q) + "\n" for q in questions)
+
+
 def run_generate(ctx: StageContext) -> dict:
     """Stage body: answer turn 1, then turn 2 given turn 1; write FastChat-format answers.jsonl."""
     exp = ctx.exp
@@ -72,11 +87,9 @@ def run_generate(ctx: StageContext) -> dict:
                                       sampling(q.category)) for q in questions]
         for q, record in zip(questions, generate_with_policy(ctx, requests, f"{NAME}-turn{turn + 1}")):
             answers[q.id].append(record)
-    lines = [json.dumps({"question_id": int(q.id) if q.id.isdigit() else q.id, "model_id": ctx.run.id, "category": q.category,
-                         "choices": [{"index": 0, "turns": [a["text"] for a in answers[q.id]]}],
-                         "completion_tokens": [a["completion_tokens"] for a in answers[q.id]]}, ensure_ascii=False)
-             for q in questions]
-    atomic_write_text(ctx.dir / "answers.jsonl", "\n".join(lines) + "\n")
+    atomic_write_text(ctx.dir / "answers.jsonl", answers_jsonl(
+        questions, {q.id: [a["text"] for a in answers[q.id]] for q in questions}, model_id=ctx.run.id,
+        completion_tokens={q.id: [a["completion_tokens"] for a in answers[q.id]] for q in questions}))
     return {"n_questions": len(questions), "subset": len(questions) < N_FULL,
             **{k: v for k, v in ctx.stats.items() if k.startswith(NAME)}}
 
