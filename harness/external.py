@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.benchmarks import alpaca_eval_pipeline, mt_bench_pipeline
-from harness.benchmarks.alpaca_eval import import_published, validate_outputs
-from harness.benchmarks.mt_bench import load_answers
+from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
+from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
+from harness.benchmarks.alpaca_eval.outputs import import_published, validate_outputs
+from harness.benchmarks.mt_bench.protocol import load_answers
 from harness.config import Experiment, sha256_json
-from harness.data.alpaca_eval import load_alpaca_eval
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.data.hashing import files_sha256
-from harness.data.mt_bench import load_mt_bench_questions
+from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, atomic_write_text
 from harness.pipeline import BENCHMARKS, execute, preflight

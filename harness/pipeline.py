@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from types import ModuleType
 
-from harness.benchmarks import alpaca_eval_pipeline, mt_bench_pipeline
+from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
+from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
 from harness.methods import get_method

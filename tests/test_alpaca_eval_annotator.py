@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from harness.benchmarks.alpaca_eval import available_annotators, load_annotator
+from harness.benchmarks.alpaca_eval.annotator import available_annotators, load_annotator
 from harness.errors import HarnessError
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from alpaca_eval.metrics import glm_winrate
 
-from harness.benchmarks.alpaca_eval import LC_PROXY_LABEL, compute_metrics
+from harness.benchmarks.alpaca_eval.metrics import LC_PROXY_LABEL, compute_metrics
 from harness.errors import HarnessError
 
 ANNOTATIONS = "alpaca_eval/published/claude-2/weighted_alpaca_eval_gpt4_turbo_annotations.json"

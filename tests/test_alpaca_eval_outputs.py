@@ -8,8 +8,8 @@ import shutil
 import pandas as pd
 import pytest
 
-from harness.benchmarks.alpaca_eval import import_published, validate_outputs
-from harness.data.alpaca_eval import load_alpaca_eval
+from harness.benchmarks.alpaca_eval.outputs import import_published, validate_outputs
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 

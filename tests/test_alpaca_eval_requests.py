@@ -11,7 +11,8 @@ import pytest
 from alpaca_eval import utils
 from alpaca_eval.annotators import PairwiseAnnotator
 
-from harness.benchmarks.alpaca_eval import PairItem, annotation_record, build_requests, load_annotator, parse_preference
+from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.requests import PairItem, annotation_record, build_requests, parse_preference
 from harness.judges.types import JudgeResponse
 
 ANNOTATIONS = "alpaca_eval/published/{model}/weighted_alpaca_eval_gpt4_turbo_annotations.json"

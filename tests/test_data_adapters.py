@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.data.alpaca_eval import load_alpaca_eval
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.data.loader import load_dataset_records
-from harness.data.mt_bench import load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses
 from harness.data.sharegpt import packaged_sharegpt_path
 from harness.data.spec import DatasetSpec

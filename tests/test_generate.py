@@ -9,17 +9,9 @@ from typing import Sequence
 import pytest
 
 from harness.config import EngineConfig
-from harness.generate import (
-    Completion,
-    GenerationRequest,
-    HFEngine,
-    Sampling,
-    cache_key,
-    generate_cached,
-    item_seed,
-    open_engine,
-    render_prompt,
-)
+from harness.engines.base import Completion, GenerationRequest, Sampling, item_seed, open_engine, render_prompt
+from harness.engines.cached import cache_key, generate_cached
+from harness.engines.hf_engine import HFEngine
 from harness.models import ResolvedModel, resolve_model
 from harness.store import ItemCache
 

@@ -25,8 +25,8 @@ import pytest
 import yaml
 from fake_openai_server import FakeOpenAIServer
 
-from harness.data.alpaca_eval import load_alpaca_eval
-from harness.data.mt_bench import load_mt_bench_questions
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
+from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
 
 SECRET = "sk-test-SECRET-123"
 KEY_ENV = "FAULTS_JUDGE_API_KEY"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from harness.benchmarks.mt_bench import (
+from harness.benchmarks.mt_bench.protocol import (
     CONSTRAINED_REGEX,
     NEEDS_REFERENCE,
     JudgeMeta,
@@ -20,7 +20,7 @@ from harness.benchmarks.mt_bench import (
     sampling_temperature,
     score_judgment,
 )
-from harness.data.mt_bench import load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.errors import HarnessError
 from harness.judges.types import JudgeResponse
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from harness.benchmarks.mt_bench_answers import load_answers
+from harness.benchmarks.mt_bench.answers import load_answers
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 

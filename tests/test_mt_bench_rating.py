@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.benchmarks.mt_bench_rating import parse_rating, weighted_rating
+from harness.benchmarks.mt_bench.rating import parse_rating, weighted_rating
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from harness.generate import GenerationRequest, generate_cached, open_engine
+from harness.engines.base import GenerationRequest, open_engine
+from harness.engines.cached import generate_cached
 from harness.methods import POLICY_STAGE, read_policy
 from harness.stages import StageContext
 

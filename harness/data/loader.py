@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data import alpaca_eval, generic, hh_rlhf, mt_bench, nectar, sharegpt, ultrafeedback
+from harness.benchmarks.alpaca_eval import loaders as alpaca_eval
+from harness.benchmarks.mt_bench import loaders as mt_bench
+from harness.data import generic, hh_rlhf, nectar, sharegpt, ultrafeedback
 from harness.data.adapter import Adapter, RowParser
 from harness.data.hashing import files_sha256
 from harness.data.hub import load_cached, looks_like_hub_id

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from statistics import fmean
 from typing import Iterable, Mapping, Sequence
 
-from harness.benchmarks.mt_bench_answers import load_answers
-from harness.benchmarks.mt_bench_rating import parse_rating, weighted_rating
+from harness.benchmarks.mt_bench.answers import load_answers
+from harness.benchmarks.mt_bench.rating import parse_rating, weighted_rating
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 from harness.judges.types import JudgeRequest, JudgeResponse

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from harness.benchmarks.alpaca_eval_metrics import compute_metrics
+from harness.benchmarks.alpaca_eval.metrics import compute_metrics
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
-from harness.benchmarks.mt_bench import (
+from harness.benchmarks.mt_bench.protocol import (
     Judgment,
     aggregate,
     build_judge_requests,
@@ -19,9 +19,9 @@ from harness.benchmarks.mt_bench import (
 from harness.benchmarks.policy_outputs import generate_with_policy
 from harness.config import Experiment
 from harness.data.hashing import files_sha256
-from harness.data.mt_bench import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.mt_bench.loaders import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Prompt
-from harness.generate import GenerationRequest, Sampling
+from harness.engines.base import GenerationRequest, Sampling
 from harness.io import atomic_write_json, atomic_write_text, read_json
 from harness.judges.types import JudgeResponse
 from harness.methods import POLICY_STAGE

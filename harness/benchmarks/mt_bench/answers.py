@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Sequence
 
 from harness.data.jsonl import read_file
-from harness.data.mt_bench import parse_answer_row
+from harness.benchmarks.mt_bench.loaders import parse_answer_row
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 

@@ -5,7 +5,7 @@ greedy decoding, same loaded vLLM engine for the harness and raw paths. Prints t
 each and the ratios; target: harness / raw vLLM >= 0.9 (at equal batch size). Also times a
 second, all-cache-hit pass of the harness path.
 
-    python bench/generation.py [--n 64] [--max-new-tokens 64] [--batch-size 0 (= N)]
+    python perf/generation.py [--n 64] [--max-new-tokens 64] [--batch-size 0 (= N)]
 """
 
 from __future__ import annotations
@@ -17,8 +17,11 @@ import time
 from pathlib import Path
 
 from harness.config import PACKAGED_DATA_DIR, EngineConfig
-from harness.data.alpaca_eval import load_alpaca_eval
-from harness.generate import GenerationRequest, HFEngine, Sampling, VLLMEngine, generate_cached, render_prompt
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
+from harness.engines.base import GenerationRequest, Sampling, render_prompt
+from harness.engines.cached import generate_cached
+from harness.engines.hf_engine import HFEngine
+from harness.engines.vllm_engine import VLLMEngine
 from harness.models import resolve_model
 from harness.store import ItemCache
 

@@ -11,7 +11,7 @@ from typing import NamedTuple, Sequence
 import pandas as pd
 from alpaca_eval import completion_parsers, processors, utils
 
-from harness.benchmarks.alpaca_eval_annotator import Annotator
+from harness.benchmarks.alpaca_eval.annotator import Annotator
 from harness.judges.types import JudgeRequest, JudgeResponse
 
 REFERENCE_GENERATOR = "gpt4_1106_preview"

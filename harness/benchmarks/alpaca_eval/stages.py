@@ -4,20 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.benchmarks.alpaca_eval import (
-    PairItem,
-    annotation_record,
-    build_requests,
-    compute_metrics,
-    load_annotator,
-    parse_preference,
-)
+from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.metrics import compute_metrics
+from harness.benchmarks.alpaca_eval.requests import PairItem, annotation_record, build_requests, parse_preference
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
 from harness.benchmarks.policy_outputs import generate_with_policy
 from harness.config import Experiment
-from harness.data.alpaca_eval import ADAPTER, load_alpaca_eval
+from harness.benchmarks.alpaca_eval.loaders import ADAPTER, load_alpaca_eval
 from harness.data.hashing import files_sha256
-from harness.generate import GenerationRequest, Sampling
+from harness.engines.base import GenerationRequest, Sampling
 from harness.io import atomic_write_json, read_json
 from harness.judges.types import JudgeResponse
 from harness.methods import POLICY_STAGE

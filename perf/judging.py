@@ -7,8 +7,8 @@ concurrency 1. Different request keys per pass (the pass index goes into the sta
 output) and a server started without prefix caching keep the second pass from reusing
 the first pass's prompts.
 
-    python bench/judging.py [--n 200] [--concurrency 8] [--judge smollm2-local]
-    python bench/judging.py --api-latency 0.5   # a latency-bound endpoint, like a hosted API
+    python perf/judging.py [--n 200] [--concurrency 8] [--judge smollm2-local]
+    python perf/judging.py --api-latency 0.5   # a latency-bound endpoint, like a hosted API
 
 On a CPU-only vLLM server, judging is compute-bound (long prefills, one output token), so
 concurrency buys little; against a hosted API each call mostly waits on the network. The
@@ -27,9 +27,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from harness.benchmarks.alpaca_eval import PairItem, build_requests, load_annotator
+from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.requests import PairItem, build_requests
 from harness.config import PACKAGED_DATA_DIR
-from harness.data.alpaca_eval import load_alpaca_eval
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.judges.build import open_judge
 from harness.judges.openai_client import OpenAIJudge
 from harness.judges.registry import get_judge

@@ -5,7 +5,7 @@ Builds a model of Zephyr-7B's shape (Mistral-7B: hidden 4096, 32 heads, 8 KV hea
 harness's engines on CUDA (hf always; vllm when installed) and (2) runs a few TRL SFT
 steps in bf16, checking that the loss is finite and the weights changed.
 
-    python bench/cuda_check.py --tokenizer DIR [--layers 4] [--steps 3]
+    python perf/cuda_check.py --tokenizer DIR [--layers 4] [--steps 3]
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 
 from harness.config import PACKAGED_DATA_DIR, EngineConfig
-from harness.data.alpaca_eval import load_alpaca_eval
-from harness.generate import GenerationRequest, Sampling, generate_cached, open_engine
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
+from harness.engines.base import GenerationRequest, Sampling, open_engine
+from harness.engines.cached import generate_cached
 from harness.models import resolve_model
 from harness.store import ItemCache
 

@@ -1,0 +1,62 @@
+"""Batched transformers generate with left padding (the fallback engine)."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from harness.config import EngineConfig
+from harness.engines.base import ENGINES, Completion, Sampling
+from harness.models import ResolvedModel
+
+
+@ENGINES.register("hf")
+class HFEngine:
+    """Batched transformers `generate` with left padding (the fallback engine)."""
+
+    name = "hf"
+
+    def __init__(self, model: ResolvedModel, cfg: EngineConfig, seed: int = 0):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        dtype = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[cfg.dtype]
+        self.tokenizer = AutoTokenizer.from_pretrained(model.path)
+        self.model = AutoModelForCausalLM.from_pretrained(model.path, dtype=dtype)
+        self.model.eval()
+        if torch.cuda.is_available():
+            self.model.to("cuda")
+        self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+
+    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
+        """Return completions from one left-padded batch (seeded by the batch's first seed)."""
+        import torch
+
+        width = max(len(p) for p in prompts)
+        ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.model.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.model.device)
+        torch.manual_seed(seeds[0])
+        sample = sampling.temperature > 0
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=sampling.max_new_tokens,
+                do_sample=sample, temperature=sampling.temperature if sample else None,
+                top_p=sampling.top_p if sample else None, top_k=None,
+                num_return_sequences=sampling.n, pad_token_id=self.pad_id)
+        results: list[list[Completion]] = []
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos])
+        for i, prompt in enumerate(prompts):
+            samples = []
+            for j in range(sampling.n):
+                new = out[i * sampling.n + j, width:].tolist()
+                stop = next((k for k, t in enumerate(new) if t in eos_ids), None)
+                kept = new if stop is None else new[:stop]
+                samples.append(Completion(text=self.tokenizer.decode(kept, skip_special_tokens=True),
+                                          prompt_tokens=len(prompt), completion_tokens=len(kept) + (stop is not None),
+                                          finish_reason="stop" if stop is not None else "length"))
+            results.append(samples)
+        return results
+
+    def close(self) -> None:
+        """Free the model."""
+        del self.model

