@@ -7,12 +7,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
-from harness.config import Experiment
+from harness.config import Experiment, sha256_json
 from harness.judges.build import open_judge
 from harness.judges.cost import Budget
+from harness.judges.openai_client import OPENAI_BASE_URL
 from harness.judges.registry import JudgeEntry, get_judge
 from harness.judges.types import JudgeRequest
-from harness.models import model_fingerprint, resolve_model
+from harness.models import resolve_model
 from harness.stages import StageContext
 
 PROTOCOL_JUDGES = {"alpaca_eval": "gpt-4-turbo", "mt_bench": "gpt-4"}
@@ -26,11 +27,30 @@ def judge_entry(exp: Experiment, benchmark: str) -> JudgeEntry:
     return get_judge(judge_id, registry)
 
 
+def judge_identity(entry: JudgeEntry) -> dict:
+    """Return everything that identifies the judge answering a request, for cache and stage keys.
+
+    The entry's output fields (id, backend, model name, which for OpenAI is the pinned
+    snapshot, base_url, server dtype/arguments, per-benchmark settings), the endpoint
+    actually called, and for vllm_local the resolved weights' sha256 (a hub id's snapshot,
+    a local folder's current files) and chat template, which the server applies to every
+    request. What a request asks (annotator prompt, decoding, shown outputs, MT-Bench
+    prompt and mode) is in each request's own key (alpaca_eval/requests.py ``_request_key``,
+    mt_bench/protocol.py ``_cache_key``). Parsers are not: the cache holds raw judge replies,
+    and each benchmark parses them again on every read.
+    """
+    identity: dict = {"entry": entry.output_fields(),
+                      "endpoint": OPENAI_BASE_URL if entry.backend == "openai" else entry.base_url}
+    if entry.backend == "vllm_local":
+        resolved = resolve_model(entry.model)
+        identity["weights_sha256"] = resolved.weights_sha256
+        identity["chat_template_sha256"] = resolved.chat_template_sha256
+    return identity
+
+
 def judge_fingerprint(exp: Experiment, benchmark: str) -> dict:
-    """Return what identifies the judge's answers: its output-relevant fields and local weights."""
-    entry = judge_entry(exp, benchmark)
-    local = model_fingerprint(entry.model) if entry.backend == "vllm_local" else None
-    return {"judge": entry.output_fields(), "local_weights": local}
+    """Return what identifies the judge's answers for the judge stage's key (``judge_identity``)."""
+    return judge_identity(judge_entry(exp, benchmark))
 
 
 def judge_labels(exp: Experiment, benchmark: str) -> list[str]:
@@ -49,19 +69,22 @@ def judge_resource(entry: JudgeEntry) -> str:
 
 def judge_cached(ctx: StageContext, entry: JudgeEntry, requests: Sequence[JudgeRequest],
                  accept: Callable[[str], bool] | None = None) -> tuple[dict[str, dict], dict]:
-    """Return ({key: response record}, stats), calling the judge only for uncached keys.
+    """Return ({request key: response record}, stats), calling the judge only for uncached requests.
 
-    Every successful response is appended to results/_cache/judgments/<judge>.jsonl as it
-    arrives (with its token usage and cost), so a restart never judges it again. Failed
-    calls (after the client's bounded retries) are returned with ``error`` set and not
-    cached; they are counted by the caller.
+    Every successful response is appended to results/_cache/judgments/<judge>-<identity>.jsonl
+    as it arrives (with its token usage and cost), so a restart never judges it again. Its
+    stored key is sha256(judge identity, request key): a judge whose model, endpoint or
+    weights changed under the same id asks again. Failed calls (after the client's bounded
+    retries) are returned with ``error`` set and not cached; they are counted by the caller.
     """
-    cache = ctx.store.cache("judgments", entry.id)
+    identity = sha256_json(judge_identity(entry))
+    cache = ctx.store.cache("judgments", f"{entry.id}-{identity[:12]}")
     unique = {r.key: r for r in requests}
-    missing = [r for k, r in unique.items() if k not in cache]
-    stats = {"judge": entry.id, "cached": len(unique) - len(missing), "calls": 0, "failed": 0,
-             "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
-    results = {k: cache.get(k) for k in unique if k in cache}
+    stored = {k: sha256_json([identity, k]) for k in unique}
+    missing = [r for k, r in unique.items() if stored[k] not in cache]
+    stats = {"judge": entry.id, "judge_identity": identity[:12], "cached": len(unique) - len(missing), "calls": 0,
+             "failed": 0, "prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    results = {k: {**cache.get(stored[k]), "key": k} for k in unique if stored[k] in cache}
     if missing:
         max_usd = ctx.exp.eval.max_usd
         budget = ctx.resources.get(BUDGET, lambda: nullcontext(Budget(max_usd) if max_usd is not None else None))
@@ -77,7 +100,7 @@ def judge_cached(ctx: StageContext, entry: JudgeEntry, requests: Sequence[JudgeR
             if response.error:
                 stats["failed"] += 1
             else:
-                cache.put_many([record])
+                cache.put_many([{**record, "key": stored[response.key]}])
             results[response.key] = record
     stats["cost_usd"] = round(stats["cost_usd"], 6)
     return results, stats
