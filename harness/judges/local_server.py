@@ -1,51 +1,24 @@
 """A local HTTP server child process that cannot outlive the harness.
 
-The server runs under a small supervisor in a new session (its own process group).
-Stopping sends SIGTERM to the supervisor, which passes it to the server (so vLLM shuts
-its engine down itself), then SIGKILLs the whole group after a grace period. The
-supervisor also polls its parent pid: if the harness dies, even by SIGKILL, it does the
-same on its own, itself included. Killing the group also reaps the server's own children
-(vLLM's engine-core and worker processes), which a PR_SET_PDEATHSIG on the server alone
-would leave orphaned whenever the server itself is killed.
+The server runs under harness.proc's supervisor (own process group, log file, SIGTERM then
+SIGKILL of the whole group, no orphans when the harness is killed); this module adds the
+port and the health wait.
 """
 
 from __future__ import annotations
 
 import http.client
-import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from harness.errors import HarnessError
+from harness.proc import POLL_S, SupervisedProcess
 
 STOP_GRACE_S = 20.0
-POLL_S = 0.5
-LOG_TAIL_LINES = 5
-
-# argv: parent pid, grace seconds, command... Runs as the process-group leader.
-_SUPERVISOR = """
-import os, signal, subprocess, sys
-parent, grace, cmd = int(sys.argv[1]), float(sys.argv[2]), sys.argv[3:]
-server = subprocess.Popen(cmd)
-signal.signal(signal.SIGTERM, lambda *_: server.terminate())  # the server stops its own children
-while True:
-    try:
-        sys.exit(server.wait(timeout=%(poll)s))
-    except subprocess.TimeoutExpired:
-        pass
-    if os.getppid() != parent:
-        server.terminate()
-        try:
-            server.wait(timeout=grace)
-        finally:
-            os.killpg(0, signal.SIGKILL)
-""" % {"poll": POLL_S}
 
 # Health checks go straight to 127.0.0.1, never through an http_proxy from the environment.
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -79,9 +52,9 @@ class LocalServer:
         self.log_path = Path(log_path)
         self.name = name
         self.startup_timeout_s = startup_timeout_s
-        self.env = {**os.environ, **(env or {})}
+        self.env = dict(env or {})
         self.health_url = f"http://127.0.0.1:{port}{health_path}"
-        self.process: subprocess.Popen | None = None
+        self.supervised: SupervisedProcess | None = None
 
     def __enter__(self) -> LocalServer:
         self.start()
@@ -95,20 +68,15 @@ class LocalServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    @property
+    def process(self) -> subprocess.Popen | None:
+        """Return the running supervisor's Popen (its pid is the process group), or None."""
+        return self.supervised.popen if self.supervised is not None else None
+
     def start(self) -> None:
         """Launch the supervised server in a new process group."""
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"$ {' '.join(self.argv)}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                [sys.executable, "-c", _SUPERVISOR, str(os.getpid()), str(STOP_GRACE_S), *self.argv],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                start_new_session=True,
-            )
+        self.supervised = SupervisedProcess(self.argv, log_path=self.log_path, env=self.env, grace_s=STOP_GRACE_S)
+        self.supervised.start()
 
     def wait_healthy(self) -> None:
         """Return once the health URL answers 200; HarnessError (with the log tail) if the
@@ -126,21 +94,10 @@ class LocalServer:
             time.sleep(POLL_S)
 
     def stop(self) -> None:
-        """SIGTERM the server (via the supervisor), SIGKILL the whole group after a grace
-        period, and return once no process of the group is left; safe to call twice."""
-        if self.process is None:
-            return
-        group = self.process.pid  # session leader: its pid is the group id
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            pass
-        finally:
-            _signal_group(group, signal.SIGKILL)  # the server's children, and a stuck supervisor
-            self.process.wait()
-            self.process = None
-            _wait_group_gone(group, STOP_GRACE_S)  # memory (and GPUs) are free once this returns
+        """Stop the server's whole process group (see SupervisedProcess.stop); safe to call twice."""
+        if self.supervised is not None:
+            self.supervised.stop()
+            self.supervised = None
 
     def _healthy(self) -> bool:
         """Return whether the health URL answers 200 now."""
@@ -152,28 +109,4 @@ class LocalServer:
 
     def _log_tail(self) -> str:
         """Return the last non-empty log lines joined on one line, and where the log is."""
-        try:
-            lines = [line.strip() for line in self.log_path.read_text(errors="replace").splitlines() if line.strip()]
-        except OSError:
-            lines = []
-        tail = " | ".join(line[:300] for line in lines[-LOG_TAIL_LINES:])
-        return f"{tail or '(no output)'} (full log: {self.log_path})"
-
-
-def _wait_group_gone(group: int, timeout_s: float) -> None:
-    """Return once process group ``group`` has no process left, or after ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(group, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.05)
-
-
-def _signal_group(group: int, sig: signal.Signals) -> None:
-    """Send ``sig`` to process group ``group`` if it still exists."""
-    try:
-        os.killpg(group, sig)
-    except ProcessLookupError:
-        pass
+        return self.supervised.log_tail()
