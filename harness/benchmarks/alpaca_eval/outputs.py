@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from harness.benchmarks.alpaca_eval.loaders import select_instances
 from harness.benchmarks.alpaca_eval.metrics import compute_metrics
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 
 MODEL_OUTPUTS_FILE = "model_outputs.json"
+ANNOTATIONS_SUFFIX = "_annotations.json"
+GZIP_SUFFIX = ".gz"
 _OUTPUT_FIELDS = ("instruction", "output", "generator")
 _ANNOTATION_FIELDS = ("instruction", "output_1", "output_2", "generator_1", "generator_2", "preference")
 _EXAMPLES = 2
@@ -20,7 +24,7 @@ _EXAMPLES = 2
 
 @dataclass(frozen=True)
 class ValidatedOutputs:
-    """Model outputs in eval-set order; ``is_subset`` when only the first ``limit`` prompts were asked for."""
+    """Model outputs in eval-set order; ``is_subset`` when only a ``limit`` subset of the prompts was asked for."""
 
     outputs: list[dict]
     generator: str
@@ -43,8 +47,9 @@ def validate_outputs(outputs: list[dict], prompts: Sequence[Prompt], limit: int 
     """Return the outputs matched to ``prompts`` (each dict gains the prompt ``id`` and ``dataset``).
 
     Every prompt needs exactly one output; an output for an unknown instruction is an error.
-    With ``limit``, only the first ``limit`` prompts are required and outputs for later ones are
-    dropped; the result is flagged ``is_subset``. Raises HarnessError naming the mismatch.
+    With ``limit``, only the prompts ``alpaca_eval --max_instances limit`` evaluates are required
+    (loaders.select_instances) and outputs for the others are dropped; the result is flagged
+    ``is_subset``. Raises HarnessError naming the mismatch.
     """
     _check_fields(outputs, _OUTPUT_FIELDS, "model output")
     generators = sorted({o["generator"] for o in outputs})
@@ -52,7 +57,7 @@ def validate_outputs(outputs: list[dict], prompts: Sequence[Prompt], limit: int 
         raise HarnessError(
             f"model outputs must come from one generator, found {len(generators)}: {_examples(generators)}"
         )
-    expected = list(prompts) if limit is None else list(prompts)[:limit]
+    expected = select_instances(prompts, limit)
     known = {p.turns[0] for p in prompts}
     by_instruction = {o["instruction"]: o for o in outputs}
     problems = [
@@ -73,23 +78,34 @@ def validate_outputs(outputs: list[dict], prompts: Sequence[Prompt], limit: int 
 def import_published(directory: Path, annotator: str | None = None, lc_calibration: Path | None = None) -> PublishedRun:
     """Return the run stored in ``directory``: model_outputs.json plus an annotations file.
 
-    Accepted layouts: ``<annotator>_annotations.json`` beside the outputs (shared/data) or
-    ``<annotator>/annotations.json`` (alpaca_eval's results/<model>/). ``annotator`` picks one when
-    several are present. Raises HarnessError on missing files or outputs/annotations that disagree.
+    Accepted layouts: ``<annotator>_annotations.json`` beside the outputs (the packaged copies
+    under harness/resources/data/alpaca_eval/published) or ``<annotator>/annotations.json``
+    (alpaca_eval's results/<model>/); any of these files may be gzipped (``.json.gz``).
+    ``annotator`` picks one when several are present. Raises HarnessError on missing files or
+    outputs/annotations that disagree.
     """
     directory = Path(directory)
-    outputs = _read_json_list(directory / MODEL_OUTPUTS_FILE)
+    outputs = read_json_list(_json_or_gzip(directory / MODEL_OUTPUTS_FILE))
     _check_fields(outputs, _OUTPUT_FIELDS, "model output")
     annotator, path = _find_annotations(directory, annotator)
-    annotations = _read_json_list(path)
+    annotations = read_json_list(path)
     _check_fields(annotations, _ANNOTATION_FIELDS, "annotation")
     model = _check_consistent(outputs, annotations, path)
     return PublishedRun(model, annotator, outputs, annotations, compute_metrics(annotations, lc_calibration))
 
 
+def _json_or_gzip(path: Path) -> Path:
+    """Return ``path``, or its gzipped twin (``<path>.gz``) when only that exists."""
+    gzipped = path.with_name(path.name + GZIP_SUFFIX)
+    return gzipped if not path.is_file() and gzipped.is_file() else path
+
+
 def _find_annotations(directory: Path, annotator: str | None) -> tuple[str, Path]:
-    found = {p.name.removesuffix("_annotations.json"): p for p in directory.glob("*_annotations.json")}
-    found.update({p.parent.name: p for p in directory.glob("*/annotations.json")})
+    found: dict[str, Path] = {}
+    for suffix in (GZIP_SUFFIX, ""):  # a plain file wins over a gzipped one of the same annotator
+        found.update({p.name.removesuffix(ANNOTATIONS_SUFFIX + suffix): p
+                      for p in directory.glob(f"*{ANNOTATIONS_SUFFIX}{suffix}")})
+        found.update({p.parent.name: p for p in directory.glob(f"*/annotations.json{suffix}")})
     if annotator is not None:
         found = {k: v for k, v in found.items() if k == annotator}
     if len(found) != 1:
@@ -97,7 +113,7 @@ def _find_annotations(directory: Path, annotator: str | None) -> tuple[str, Path
         wanted = f" for annotator {annotator!r}" if annotator else ""
         raise HarnessError(
             f"{directory}: {what} annotation files{wanted}; expected one <annotator>_annotations.json "
-            f"or <annotator>/annotations.json"
+            f"or <annotator>/annotations.json (optionally .gz)"
         )
     return next(iter(found.items()))
 
@@ -114,11 +130,16 @@ def _check_consistent(outputs: list[dict], annotations: list[dict], path: Path) 
     return models.pop()
 
 
-def _read_json_list(path: Path) -> list[dict]:
+def read_json_list(path: Path) -> list[dict]:
+    """Return the JSON list of objects in ``path`` (gzipped when it ends in ``.gz``); HarnessError otherwise."""
+    path = Path(path)
     if not path.is_file():
         raise HarnessError(f"{path} not found")
     try:
-        data = json.loads(path.read_text())
+        raw = gzip.decompress(path.read_bytes()) if path.name.endswith(GZIP_SUFFIX) else path.read_bytes()
+        data = json.loads(raw.decode("utf-8-sig"))
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise HarnessError(f"{path} cannot be read: {e}") from None
     except json.JSONDecodeError as e:
         raise HarnessError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, list) or not all(isinstance(x, dict) for x in data):
