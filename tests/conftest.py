@@ -1,4 +1,4 @@
-"""Shared pytest fixtures: repo paths, the shared evaluation data, tiny models."""
+"""Shared pytest fixtures: repo paths, the packaged evaluation data, tiny models."""
 
 from __future__ import annotations
 
@@ -34,17 +34,8 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The real evaluation data (../shared/data, or $HARNESS_SHARED_DATA)."""
-    path = Path(os.environ.get("HARNESS_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
-    if not path.is_dir():
-        pytest.fail(f"shared data not found at {path}; set HARNESS_SHARED_DATA")
-    return path
-
-
-@pytest.fixture(scope="session")
 def packaged_data() -> Path:
-    """The evaluation data shipped inside the package."""
+    """The evaluation data shipped inside the package (tests read nothing outside the repository)."""
     return REPO_ROOT / "harness" / "resources" / "data"
 
 

@@ -11,14 +11,15 @@ import pytest
 from alpaca_eval.metrics import glm_winrate
 
 from harness.benchmarks.alpaca_eval.metrics import LC_PROXY_LABEL, compute_metrics
+from harness.benchmarks.alpaca_eval.outputs import read_json_list
 from harness.errors import HarnessError
 
-ANNOTATIONS = "alpaca_eval/published/claude-2/weighted_alpaca_eval_gpt4_turbo_annotations.json"
+ANNOTATIONS = "alpaca_eval/published/claude-2/weighted_alpaca_eval_gpt4_turbo_annotations.json.gz"
 
 
 @pytest.fixture(scope="module")
-def annotations(shared_data) -> list[dict]:
-    return json.loads((shared_data / ANNOTATIONS).read_text())
+def annotations(packaged_data) -> list[dict]:
+    return read_json_list(packaged_data / ANNOTATIONS)
 
 
 @pytest.fixture()

@@ -12,10 +12,11 @@ from alpaca_eval import utils
 from alpaca_eval.annotators import PairwiseAnnotator
 
 from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.outputs import read_json_list
 from harness.benchmarks.alpaca_eval.requests import PairItem, annotation_record, build_requests, parse_preference
 from harness.judges.types import JudgeResponse
 
-ANNOTATIONS = "alpaca_eval/published/{model}/weighted_alpaca_eval_gpt4_turbo_annotations.json"
+ANNOTATIONS = "alpaca_eval/published/{model}/weighted_alpaca_eval_gpt4_turbo_annotations.json.gz"
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +28,8 @@ def _items(n: int = 40) -> list[PairItem]:
     return [PairItem(f"Instruction {i}?", f"reference answer {i}", f"model answer {i}", "my-model") for i in range(n)]
 
 
-def _annotations(shared_data, model: str) -> list[dict]:
-    return json.loads((shared_data / ANNOTATIONS.format(model=model)).read_text())
+def _annotations(packaged_data, model: str) -> list[dict]:
+    return read_json_list(packaged_data / ANNOTATIONS.format(model=model))
 
 
 def _logprob_response(key: str, top: dict[str, float]) -> JudgeResponse:
@@ -51,9 +52,9 @@ def test_prompt_holds_both_outputs_verbatim_in_chat_messages(annotator):
     assert request.key == meta.key
 
 
-def test_requests_match_alpaca_eval_own_annotator(annotator, shared_data):
+def test_requests_match_alpaca_eval_own_annotator(annotator, packaged_data):
     """Same prompts and same output order as alpaca_eval's PairwiseAnnotator (its private steps, test only)."""
-    annotations = _annotations(shared_data, "claude-2")[:30]
+    annotations = _annotations(packaged_data, "claude-2")[:30]
     single = next(iter(PairwiseAnnotator(annotators_config=annotator.name, caching_path=None).annotators.values()))
     pairs = pd.DataFrame([{k: a[k] for k in ("instruction", "output_1", "output_2")} for a in annotations])
     df = single._preprocess(pairs)
@@ -144,9 +145,9 @@ def test_text_parsers_read_the_text(annotator):
 
 
 @pytest.mark.parametrize("model", ["alpaca-7b", "OpenHermes-2.5-Mistral-7B", "claude-2"])
-def test_published_judge_completions_parse_to_the_published_preferences(annotator, shared_data, model):
+def test_published_judge_completions_parse_to_the_published_preferences(annotator, packaged_data, model):
     """The official judge's raw logprobs, read through our swap + parse, give alpaca_eval's stored preferences."""
-    annotations = _annotations(shared_data, model)
+    annotations = _annotations(packaged_data, model)
     items = [PairItem(a["instruction"], a["output_1"], a["output_2"], a["generator_2"]) for a in annotations]
     for (meta, _), annotation in zip(build_requests(annotator, items, judge_id="gpt4t"), annotations):
         raw = annotation["raw_completion"]

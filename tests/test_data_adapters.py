@@ -1,4 +1,4 @@
-"""Data adapters on the real shared data (AlpacaEval, MT-Bench, HH-RLHF) and schema fixtures."""
+"""Data adapters on the real packaged data (AlpacaEval, MT-Bench, HH-RLHF) and schema fixtures."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
+from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval, select_instances
 from harness.data.loader import load_dataset_records
 from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses
@@ -29,8 +29,8 @@ def load(format: str, path: Path | str, **kwargs) -> list:
 # AlpacaEval
 
 
-def test_alpaca_eval_reference_set(shared_data: Path) -> None:
-    prompts = load_alpaca_eval(shared_data)
+def test_alpaca_eval_reference_set(packaged_data: Path) -> None:
+    prompts = load_alpaca_eval(packaged_data)
     assert len(prompts) == 805
     assert len({p.id for p in prompts}) == 805
     first = prompts[0]
@@ -43,48 +43,46 @@ def test_alpaca_eval_reference_set(shared_data: Path) -> None:
     assert set(Counter(p.category for p in prompts)) == {"helpful_base", "koala", "oasst", "selfinstruct", "vicuna"}
 
 
-def test_alpaca_eval_ids_match_across_files_and_copies(shared_data: Path, packaged_data: Path) -> None:
-    reference = load_alpaca_eval(shared_data)
-    assert load_alpaca_eval(packaged_data) == reference
-    outputs = load_alpaca_eval(shared_data / "alpaca_eval" / "published" / "alpaca-7b" / "model_outputs.json")
+def test_alpaca_eval_ids_match_across_files(packaged_data: Path) -> None:
+    reference = load_alpaca_eval(packaged_data)
+    outputs = load_alpaca_eval(packaged_data / "alpaca_eval" / "published" / "alpaca-7b" / "model_outputs.json.gz")
     assert [p.id for p in outputs] == [p.id for p in reference]
     assert outputs[0].meta["reference_generator"] == "alpaca-7b"
-    assert load_alpaca_eval(shared_data, limit=5) == reference[:5]
+    assert load_alpaca_eval(packaged_data, limit=5) == select_instances(reference, 5)
 
 
 # MT-Bench
 
 
-def test_mt_bench_questions(shared_data: Path, packaged_data: Path) -> None:
-    questions = load_mt_bench_questions(shared_data)
+def test_mt_bench_questions(packaged_data: Path) -> None:
+    questions = load_mt_bench_questions(packaged_data)
     assert len(questions) == 80
     assert Counter(q.category for q in questions) == {c: 10 for c in Counter(q.category for q in questions)}
     assert len({q.category for q in questions}) == 8
     assert all(len(q.turns) == 2 and q.dataset == "mt_bench" for q in questions)
     assert questions[0].id == "81" and questions[0].category == "writing"
-    assert load_mt_bench_questions(packaged_data) == questions
 
 
-def test_mt_bench_per_category_subset(shared_data: Path) -> None:
-    subset = load_mt_bench_questions(shared_data, per_category=2)
+def test_mt_bench_per_category_subset(packaged_data: Path) -> None:
+    subset = load_mt_bench_questions(packaged_data, per_category=2)
     assert Counter(q.category for q in subset) == {c: 2 for c in {q.category for q in subset}}
     assert len(subset) == 16
     assert [q.id for q in subset[:2]] == ["81", "82"]
-    assert len(load_mt_bench_questions(shared_data, per_category=2, limit=3)) == 3
+    assert len(load_mt_bench_questions(packaged_data, per_category=2, limit=3)) == 3
 
 
 @pytest.mark.parametrize("name", REFERENCE_FILES)
-def test_mt_bench_reference_answers(shared_data: Path, name: str) -> None:
-    questions = {q.id: q for q in load_mt_bench_questions(shared_data)}
-    references = load_reference_answers(shared_data / "mt_bench" / "reference_answer" / name)
+def test_mt_bench_reference_answers(packaged_data: Path, name: str) -> None:
+    questions = {q.id: q for q in load_mt_bench_questions(packaged_data)}
+    references = load_reference_answers(packaged_data / "mt_bench" / "reference_answer" / name)
     needs_reference = {qid for qid, q in questions.items() if q.category in {"math", "reasoning", "coding"}}
     assert len(needs_reference) == 30
     assert needs_reference <= references.keys()
     assert all(len(references[qid]) == 2 and all(references[qid]) for qid in needs_reference)
 
 
-def test_mt_bench_judge_prompts(shared_data: Path) -> None:
-    prompts = load_judge_prompts(shared_data / "mt_bench" / "judge_prompts.jsonl")
+def test_mt_bench_judge_prompts(packaged_data: Path) -> None:
+    prompts = load_judge_prompts(packaged_data / "mt_bench" / "judge_prompts.jsonl")
     assert {"single-v1", "single-math-v1", "single-v1-multi-turn", "single-math-v1-multi-turn"} <= prompts.keys()
     single = prompts["single-v1"]
     assert single["type"] == "single" and single["output_format"] == "[[rating]]"
@@ -95,9 +93,9 @@ def test_mt_bench_judge_prompts(shared_data: Path) -> None:
 # HH-RLHF
 
 
-def test_hh_rlhf_pairs(shared_data: Path) -> None:
+def test_hh_rlhf_pairs(packaged_data: Path) -> None:
     result = load_dataset_records(
-        DatasetSpec(format="hh_rlhf", path="hh_rlhf/harmless-base-test.jsonl.gz"), shared_data
+        DatasetSpec(format="hh_rlhf", path="hh_rlhf/harmless-base-test.jsonl.gz"), packaged_data
     )
     pairs = result.records
     assert len(pairs) == 2312 and result.skipped == 0
@@ -112,17 +110,17 @@ def test_hh_rlhf_pairs(shared_data: Path) -> None:
     assert first.dataset == "hh_rlhf"
 
 
-def test_hh_rlhf_reply_containing_an_assistant_marker(shared_data: Path) -> None:
+def test_hh_rlhf_reply_containing_an_assistant_marker(packaged_data: Path) -> None:
     # Row 1255 (1-based): the chosen reply runs on past a second "\n\nAssistant:".
-    pair = load("hh_rlhf", shared_data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=1255)[-1]
+    pair = load("hh_rlhf", packaged_data / "hh_rlhf" / "harmless-base-test.jsonl.gz", limit=1255)[-1]
     assert pair.prompt[-1] == Message("user", "Isn't that drag kings?")
     assert pair.chosen.startswith("No. Men who impersonate") and "\n\nAssistant:" in pair.chosen
     assert pair.rejected.startswith("A drag king is the opposite of a drag queen")
 
 
-def test_hh_rlhf_prompts_are_first_turns_without_repeats(shared_data: Path) -> None:
+def test_hh_rlhf_prompts_are_first_turns_without_repeats(packaged_data: Path) -> None:
     result = load_dataset_records(
-        DatasetSpec(format="hh_rlhf", path="hh_rlhf/harmless-base-test.jsonl.gz", kind="prompt"), shared_data
+        DatasetSpec(format="hh_rlhf", path="hh_rlhf/harmless-base-test.jsonl.gz", kind="prompt"), packaged_data
     )
     prompts = result.records
     assert prompts[0].turns == ("what are some pranks with a pen i can do?",)

@@ -33,17 +33,17 @@ def test_spec_rejects_unknown_fields_and_bad_values() -> None:
         DatasetSpec(format="nectar", path="x", limit=0)
 
 
-def test_relative_path_resolves_against_data_dir_and_hashes_file(shared_data: Path) -> None:
-    result = load_dataset_records(DatasetSpec(format="mt_bench", path="mt_bench/question.jsonl", limit=3), shared_data)
-    file = shared_data / "mt_bench" / "question.jsonl"
+def test_relative_path_resolves_against_data_dir_and_hashes_file(packaged_data: Path) -> None:
+    result = load_dataset_records(DatasetSpec(format="mt_bench", path="mt_bench/question.jsonl", limit=3), packaged_data)
+    file = packaged_data / "mt_bench" / "question.jsonl"
     assert isinstance(result, LoadResult)
     assert result.source == str(file)
     assert result.sha256 == hashlib.sha256(file.read_bytes()).hexdigest()
     assert [p.id for p in result.records] == ["81", "82", "83"]
 
 
-def test_directory_path_finds_the_format_file(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(shared_data)
+def test_directory_path_finds_the_format_file(packaged_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(packaged_data)
     assert len(load_dataset_records(DatasetSpec(format="alpaca_eval", path=".")).records) == 805
     assert len(load_dataset_records(DatasetSpec(format="mt_bench", path="mt_bench")).records) == 80
     with pytest.raises(HarnessError, match="is a directory"):

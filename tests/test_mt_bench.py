@@ -29,8 +29,8 @@ ANSWERS = ("First answer with {braces}.", "Second answer.")
 
 
 @pytest.fixture(scope="module")
-def mt_dir(shared_data):
-    return shared_data / "mt_bench"
+def mt_dir(packaged_data):
+    return packaged_data / "mt_bench"
 
 
 @pytest.fixture(scope="module")
