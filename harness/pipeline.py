@@ -9,6 +9,7 @@ from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
 from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
+from harness.judges.preflight import check_judge_ready
 from harness.methods import get_method
 from harness.models import check_available
 from harness.provenance import run_provenance
@@ -56,9 +57,7 @@ def preflight(exp: Experiment, method_name: str) -> None:
     if method_check:
         method_check(exp)
     for name in enabled_benchmarks(exp):
-        entry = judge_entry(exp, name)
-        if entry.backend == "vllm_local":
-            check_available(entry.model)
+        check_judge_ready(judge_entry(exp, name), check_model=check_available)
 
 
 def run_experiment(exp: Experiment, method_name: str, store: RunStore, *, run_id: str | None = None,
