@@ -38,6 +38,22 @@ def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+def run_is_live(run_dir: Path) -> bool:
+    """Return whether a process holds the run's lock (results/<run>/.lock), i.e. is running it now.
+
+    The lock dies with its process, so a run killed by SIGKILL or a lost machine reads as not live.
+    """
+    if not (run_dir / ".lock").exists():
+        return False
+    lock = FileLock(str(run_dir / ".lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
 class ItemCache:
     """Per-item results keyed by content, in one append-only JSONL file shared by processes.
 
