@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
-from harness.store import Run
+import shlex
+from pathlib import Path
+
+from harness.io import read_json
+from harness.store import Run, RunStore, run_is_live
 
 HEADLINES = (("alpaca_eval", "win_rate", "AE2 WR"), ("alpaca_eval", "lc_win_rate", "AE2 LC"), ("mt_bench", "average", "MT avg"))
+
+
+def shown_status(status: str | None, run_dir: Path) -> str | None:
+    """Return the status to show: "running" only while a process holds the run's lock, else "interrupted"."""
+    return "interrupted" if status == "running" and not run_is_live(run_dir) else status
+
+
+def resume_command(summary: dict, run_dir: Path) -> str:
+    """Return the command that resumes a run: its own command line (provenance.json), else a template."""
+    argv = (read_json(run_dir / "provenance.json", default={}) or {}).get("command")
+    if argv:
+        return shlex.join(["harness", *argv[1:]])
+    return f"harness run --method {summary.get('method') or 'METHOD'} --run-id {summary['run_id']} ..." \
+           " (with the run's --preset/--config/--set options)"
+
+
+def run_summaries(store: RunStore) -> list[dict]:
+    """Return the store's run summaries (oldest first) as `harness ls` shows them: a dead "running"
+    run is "interrupted", and interrupted runs carry the ``resume`` command."""
+    summaries = []
+    for summary in store.list_runs():
+        run_dir = store.root / summary["run_id"]
+        status = shown_status(summary.get("status"), run_dir)
+        resume = resume_command(summary, run_dir) if status == "interrupted" else None
+        summaries.append({**summary, "status": status, "resume": resume})
+    return summaries
 
 
 def run_record(run: Run) -> dict:
     """Return the stable JSON record of a run (the `harness show --json` schema)."""
     rec = run.record
+    status = shown_status(rec.get("status"), run.dir)
     return {
         "run_id": rec["run_id"],
         "method": rec.get("method"),
         "preset": rec.get("preset"),
-        "status": rec.get("status"),
+        "status": status,
+        "resume": resume_command(rec, run.dir) if status == "interrupted" else None,
         "config_hash": rec.get("config_hash"),
         "created": rec.get("created"),
         "updated": rec.get("updated"),
@@ -49,6 +81,7 @@ def runs_table(summaries: list[dict]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if any(s.get("labels") for s in summaries):
         lines.append("* labelled number (subset, proxy judge or metric, imported): see `harness show RUN`")
+    lines += [f"{s['run_id']} was interrupted; resume it with: {s['resume']}" for s in summaries if s.get("resume")]
     return "\n".join(lines)
 
 
@@ -58,6 +91,8 @@ def run_text(record: dict) -> str:
              f"config {record['config_hash'][:16] if record['config_hash'] else '-'}  path {record['path']}"]
     if record.get("error"):
         lines.append(f"error: {record['error']}")
+    if record.get("resume"):
+        lines.append(f"interrupted; resume with: {record['resume']}")
     lines += [f"label: {label}" for label in record["labels"]]
     lines.append("stages:")
     for name, s in record["stages"].items():
@@ -67,3 +102,34 @@ def run_text(record: dict) -> str:
         lines.append(f"{bench}:")
         lines += [f"  {k}: {_fmt(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list))]
     return "\n".join(lines)
+
+
+def _number(value, se=None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f}" + (f" ± {se:.2f}" if se is not None else "")
+
+
+def _qualifiers(metrics: dict, n: str) -> str:
+    """Return the bracketed count and honesty marks (subset, judge) that go with a headline."""
+    marks = [n] + (["subset"] if metrics.get("subset") else []) + ([f"judge {metrics['judge']}"] if metrics.get("judge") else [])
+    return "  [" + ", ".join(marks) + ("; labelled, see notes" if metrics.get("labels") else "") + "]"
+
+
+def headline_lines(record: dict) -> list[str]:
+    """Return one line per benchmark with the run's headline numbers and their labels
+    (AlpacaEval win rate ± SE and LC win rate; MT-Bench turn 1 / turn 2 / average)."""
+    lines = []
+    metrics = record.get("metrics") or {}
+    if "alpaca_eval" in metrics:
+        ae = metrics["alpaca_eval"]
+        lc = _number(ae.get("lc_win_rate"), ae.get("lc_standard_error"))
+        if ae.get("lc_win_rate") is None and ae.get("lc_win_rate_proxy") is not None:
+            lc = f"{ae['lc_win_rate_proxy']:.2f} (proxy)"
+        lines.append(f"AlpacaEval 2.0: win rate {_number(ae.get('win_rate'), ae.get('standard_error'))}, LC win rate {lc}"
+                     + _qualifiers(ae, f"n={ae.get('n_total', '-')}"))
+    if "mt_bench" in metrics:
+        mt = metrics["mt_bench"]
+        lines.append(f"MT-Bench: turn 1 {_number(mt.get('turn_1'))}, turn 2 {_number(mt.get('turn_2'))}, "
+                     f"average {_number(mt.get('average'))}" + _qualifiers(mt, f"{mt.get('n_questions', '-')} questions"))
+    return lines
