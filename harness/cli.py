@@ -120,9 +120,9 @@ def estimate(
 def list_runs(results: Path = ResultsOption) -> None:
     """List runs: id, method, preset, status and headline metrics."""
     from harness.store import RunStore
-    from harness.views import runs_table
+    from harness.views import run_summaries, runs_table
 
-    typer.echo(runs_table(RunStore(results).list_runs()))
+    typer.echo(runs_table(run_summaries(RunStore(results))))
 
 
 @app.command()
