@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness.data.records import Message, PreferencePair, RankedResponses, ScoredResponse
+from harness.data.records import (
+    Message,
+    PreferencePair,
+    RankedResponses,
+    ScoredResponse,
+)
 from harness.seft.config import DecisionConfig, GapThresholds
 from harness.seft.decisions import gap_decision, pair_examples, ranked_examples
 

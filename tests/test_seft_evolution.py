@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytest
 
-from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
+from harness.data.records import (
+    Message,
+    PreferencePair,
+    Prompt,
+    RankedResponses,
+    ScoredResponse,
+)
+from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
 from harness.seft.config import ExternalSource, FilterConfig, SeftConfig
-from harness.data.spec import DatasetSpec
 from harness.seft.evolution import evolution_round, policy_sft_rows, round_selection
 from harness.seft.template import load_template
 
@@ -68,7 +74,7 @@ def test_unparseable_outputs_can_keep_the_original() -> None:
     sample, _ = sampler(["odd"])
     cfg = SeftConfig(samples_per_prompt=1, filters=FilterConfig(on_unparseable="keep_original"))
     outcome = evolution_round(1, PROMPTS, sample, reviser, TEMPLATE, cfg)
-    assert [(t.decision, t.target) for t in outcome.targets][0] == ("unparseable", "odd answer to p0 is here")
+    assert (outcome.targets[0].decision, outcome.targets[0].target) == ("unparseable", "odd answer to p0 is here")
     assert outcome.record["dropped"]["unparseable"] == 0 and outcome.record["targets"]["total"] == 3
 
 
@@ -112,7 +118,7 @@ def test_external_order_without_records_is_an_error() -> None:
 
 
 def test_reviser_and_policy_counts_are_checked() -> None:
-    short_sample = lambda prompts: [["good x"]]  # noqa: E731
+    short_sample = lambda prompts: [["good x"]]
     with pytest.raises(HarnessError, match="samples for 1 prompts, expected 3"):
         evolution_round(1, PROMPTS, short_sample, reviser, TEMPLATE, SeftConfig())
     sample, _ = sampler(["good"])

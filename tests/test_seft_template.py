@@ -8,7 +8,12 @@ import pytest
 
 from harness.data.records import Message
 from harness.errors import HarnessError
-from harness.seft.template import ParsedRevision, conversation_text, load_template, parse_template
+from harness.seft.template import (
+    ParsedRevision,
+    conversation_text,
+    load_template,
+    parse_template,
+)
 
 TEMPLATE = load_template("reviser-v1.txt")
 PROMPT = (Message("user", "Name a prime number."),)

@@ -29,7 +29,7 @@ class GapThresholds(Strict):
     major_from: float = Field(gt=0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "GapThresholds":
+    def _ordered(self) -> GapThresholds:
         if self.major_from <= self.keep_within:
             raise ValueError(f"major_from ({self.major_from}) must be above keep_within ({self.keep_within})")
         return self
@@ -72,7 +72,7 @@ class FilterConfig(Strict):
     check_kept: bool = True
 
     @model_validator(mode="after")
-    def _ratio_bounds(self) -> "FilterConfig":
+    def _ratio_bounds(self) -> FilterConfig:
         if self.max_length_ratio <= self.min_length_ratio:
             raise ValueError(f"max_length_ratio ({self.max_length_ratio}) must be above min_length_ratio ({self.min_length_ratio})")
         return self
@@ -115,7 +115,7 @@ class SeftConfig(Strict):
     record_examples: int = Field(5, ge=0)   # (original, decision, target) examples kept in each round record
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SeftConfig":
+    def _consistent(self) -> SeftConfig:
         if not self.evolution_order or len(set(self.evolution_order)) != len(self.evolution_order):
             raise ValueError(f"evolution_order must name each source once, got {list(self.evolution_order)}")
         if "external" in self.evolution_order and self.external is None:

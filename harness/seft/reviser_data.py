@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from harness.data.records import PreferencePair, RankedResponses
 from harness.errors import HarnessError
 from harness.seft.config import SeftConfig
-from harness.seft.decisions import DECISIONS, ReviserExample, pair_examples, ranked_examples
+from harness.seft.decisions import (
+    DECISIONS,
+    ReviserExample,
+    pair_examples,
+    ranked_examples,
+)
 from harness.seft.stats import summary, word_count
 from harness.seft.template import ReviserTemplate
 

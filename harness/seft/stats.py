@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import statistics
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def word_count(text: str) -> int:

@@ -12,10 +12,10 @@ from __future__ import annotations
 import hashlib
 import re
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Sequence
 
 from harness.config import CONFIG_DIR
 from harness.data.records import Message
