@@ -1,0 +1,246 @@
+"""Every read of the run store that reports make, in one place, so store changes touch one module.
+
+Required per run: ``run.json``. Everything else is optional and read defensively (None or
+empty when absent): ``config.yaml``, ``provenance.json``, benchmark stage files reached
+through the run folder (stage folders may be links into ``results/_stages``), and:
+
+- ``run.json`` ``metrics[benchmark]`` (the final policy) and ``model_metrics[model stage][benchmark]``
+  (every evaluated model stage, e.g. "seft/round-1"), headline fields as the score stages write them;
+- ``<training stage>/train_metrics.json``: steps, tokens, wall_s, device, peak memory
+  (``peak_memory_gib`` or ``peak_memory_bytes``), ``log_history`` (TRL's list of logged dicts);
+- SEFT round stages (``seft/round-N...``): their run.json stage summary merged with
+  ``round_stats.json`` when present: ``decisions`` {keep, minor, major, ...}, ``edit_distance``,
+  ``length_before`` / ``length_after``, ``filtered`` {reason: count}, ``reward_before`` / ``reward_after``;
+- ``run.json`` ``sweep`` {"id", ...} and ``config.yaml`` ``methods.seft.pool_fraction`` for scaling sweeps;
+- judge agreement with the official judge: ``metrics[benchmark]["judge_agreement"]`` {"kappa", ...}.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from harness.errors import HarnessError
+from harness.io import read_json
+from harness.store import Run, RunStore
+
+POLICY = "policy"
+ALPACA_EVAL = "alpaca_eval"
+MT_BENCH = "mt_bench"
+TRAIN_METRICS_FILE = "train_metrics.json"
+ROUND_STATS_FILE = "round_stats.json"
+SEFT_ROUND = re.compile(r"^seft/round-(\d+)")
+# Row order of the paper's tables; other methods follow in name order.
+METHOD_ORDER = ("base", "sft", "dpo", "ipo", "kto", "orpo", "simpo", "rlhf", "seft")
+
+
+def stage_name(kind: str, benchmark: str, model: str = POLICY) -> str:
+    """Return the stage folder name of ``kind`` (generate, judge, score) for ``benchmark`` on ``model``."""
+    from harness.benchmarks.base import stage_names
+
+    return getattr(stage_names(benchmark, model), kind)
+
+
+@dataclass
+class RunData:
+    """One run as the reports see it: its records, with per-item files loaded on demand."""
+
+    id: str
+    dir: Path
+    record: dict
+    config: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        """Return the run's method name ("base", "sft", ..., "import", "external")."""
+        return self.record.get("method") or "unknown"
+
+    @property
+    def preset(self) -> str | None:
+        """Return the run's preset name (None for imports)."""
+        return self.record.get("preset")
+
+    @property
+    def labels(self) -> list[str]:
+        """Return the run's honesty labels (subset, proxy judge, smoke data, imported)."""
+        return list(self.record.get("labels") or [])
+
+    @property
+    def seed(self) -> Any:
+        """Return the experiment seed from the resolved config (None when unknown)."""
+        return self.config.get("seed")
+
+    def metrics(self, benchmark: str, model: str = POLICY) -> dict | None:
+        """Return headline metrics of ``model`` on ``benchmark`` (None when not scored)."""
+        per_model = (self.record.get("model_metrics") or {}).get(model) or {}
+        found = per_model.get(benchmark)
+        if found is None and model == POLICY:
+            found = (self.record.get("metrics") or {}).get(benchmark)
+        return found
+
+    def model_stages(self) -> list[str]:
+        """Return the model stages with recorded metrics, in run.json order."""
+        return list((self.record.get("model_metrics") or {}))
+
+    def stage_summaries(self) -> dict[str, dict]:
+        """Return {stage name: run.json stage entry}."""
+        return dict(self.record.get("stages") or {})
+
+    def _stage_file(self, stage: str, name: str) -> Path | None:
+        path = self.dir / stage / name
+        return path if path.is_file() else None
+
+    def alpaca_eval_annotations(self, model: str = POLICY) -> list[dict] | None:
+        """Return the AlpacaEval annotations (instruction, output_1 reference, output_2 model, preference)."""
+        for kind in ("judge", "score"):  # imported runs keep them beside the score
+            path = self._stage_file(stage_name(kind, ALPACA_EVAL, model), "annotations.json")
+            if path:
+                return read_json(path)
+        return None
+
+    def mt_bench_judgments(self, model: str = POLICY) -> list[dict] | None:
+        """Return MT-Bench judgments (question_id, turn, category, score, ...), one per question and turn."""
+        path = self._stage_file(stage_name("judge", MT_BENCH, model), "judgments.jsonl")
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path else None
+
+    def mt_bench_answers(self, model: str = POLICY) -> dict[str, list[str]] | None:
+        """Return {question id: [turn 1 answer, turn 2 answer]} from the FastChat answer file."""
+        path = self._stage_file(stage_name("generate", MT_BENCH, model), "answers.jsonl")
+        if path is None:
+            return None
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        return {str(r["question_id"]): list(r["choices"][0]["turns"]) for r in rows}
+
+    def mt_bench_details(self, model: str = POLICY) -> dict | None:
+        """Return the MT-Bench score stage's metrics.json (with per_category), or None."""
+        path = self._stage_file(stage_name("score", MT_BENCH, model), "metrics.json")
+        return read_json(path) if path else None
+
+    def mt_bench_questions(self) -> dict[str, dict]:
+        """Return {question id: {"category", "turns"}} from the data the run used ({} if unreadable)."""
+        from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
+        from harness.config import PACKAGED_DATA_DIR
+
+        data_dir = (self.config.get("data") or {}).get("data_dir") or PACKAGED_DATA_DIR
+        try:
+            return {q.id: {"category": q.category, "turns": list(q.turns)} for q in load_mt_bench_questions(Path(data_dir))}
+        except (HarnessError, OSError):
+            return {}
+
+    def judge_usage(self) -> dict[str, dict]:
+        """Return {judge stage name: its summary} (calls, cached, tokens, cost_usd)."""
+        return {name: s.get("summary") or {} for name, s in self.stage_summaries().items() if name.startswith("judge/")}
+
+    def train_records(self) -> dict[str, dict]:
+        """Return {training stage name: train_metrics.json} for stages that wrote one."""
+        out = {}
+        for name in self.stage_summaries():
+            path = self._stage_file(name, TRAIN_METRICS_FILE)
+            if path:
+                out[name] = read_json(path)
+        return out
+
+    def seft_rounds(self) -> dict[int, dict]:
+        """Return {round number: stage summary merged with round_stats.json} for SEFT round stages."""
+        rounds: dict[int, dict] = {}
+        for name, entry in self.stage_summaries().items():
+            match = SEFT_ROUND.match(name)
+            if not match:
+                continue
+            merged = rounds.setdefault(int(match.group(1)), {})
+            merged.update(entry.get("summary") or {})
+            path = self._stage_file(name, ROUND_STATS_FILE)
+            if path:
+                merged.update(read_json(path))
+        return dict(sorted(rounds.items()))
+
+    def config_value(self, dotted: str) -> Any:
+        """Return a resolved config value by dotted path (None when absent)."""
+        node: Any = self.config
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+
+def read_run(store_root: Path, run_id: str) -> RunData:
+    """Return one run of the store (HarnessError naming the known runs if it is missing)."""
+    run = RunStore(store_root).get(run_id)
+    return from_run(run)
+
+
+def from_run(run: Run) -> RunData:
+    """Return the RunData of a store Run (what `harness run` holds when it finishes)."""
+    config_path = run.dir / "config.yaml"
+    config = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+    return RunData(run.id, run.dir, dict(run.record), config or {}, run.provenance())
+
+
+def read_runs(store_root: Path, run_ids: Iterable[str] = ()) -> list[RunData]:
+    """Return the named runs, or every finished run in the store when none is named."""
+    store = RunStore(store_root)
+    ids = list(run_ids) or [r["run_id"] for r in store.list_runs() if r.get("status") == "done"]
+    if not ids:
+        raise HarnessError(f"no finished runs in {store_root}; run `harness run` or `harness eval import` first")
+    return [from_run(store.get(run_id)) for run_id in ids]
+
+
+def alpaca_eval_item_scores(run: RunData, model: str = POLICY) -> dict[str, float]:
+    """Return {instruction: win in [0, 1]} (preference 1 -> 0, 2 -> 1, tie 0.5); items without a verdict are left out."""
+    annotations = run.alpaca_eval_annotations(model) or []
+    return {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations if a.get("preference") is not None}
+
+
+def mt_bench_item_scores(run: RunData, model: str = POLICY) -> dict[str, float]:
+    """Return {"question_id/turn": score 1-10}; unscored judgments are left out."""
+    judgments = run.mt_bench_judgments(model) or []
+    return {f"{j['question_id']}/{j['turn']}": float(j["score"]) for j in judgments if j.get("score") is not None}
+
+
+@dataclass
+class MethodGroup:
+    """The runs of one method under one config: several runs differing only in seed are its seeds."""
+
+    name: str
+    method: str
+    runs: list[RunData]
+
+    @property
+    def labels(self) -> list[str]:
+        """Return the union of the runs' labels, sorted."""
+        return sorted({label for run in self.runs for label in run.labels})
+
+
+def _without_seed(run: RunData) -> str:
+    """Return the run's config without its seed (and empty sections, which older runs lack) as canonical JSON."""
+    config = {k: v for k, v in run.config.items() if k != "seed" and v not in ({}, None)}
+    return json.dumps(config, sort_keys=True, default=str)
+
+
+def group_runs(runs: list[RunData]) -> list[MethodGroup]:
+    """Return runs grouped by (method, config except seed), in the paper's method order.
+
+    Imported and externally scored runs are their own groups, named by run id; two groups of
+    one method (different configs) are named "method (first run id)".
+    """
+    groups: dict[tuple[str, str], list[RunData]] = {}
+    for run in runs:
+        key = (run.method, run.id) if run.method in ("import", "external", "unknown") else (run.method, _without_seed(run))
+        groups.setdefault(key, []).append(run)
+    per_method: dict[str, int] = {}
+    for method, _ in groups:
+        per_method[method] = per_method.get(method, 0) + 1
+    out = []
+    for (method, _), members in groups.items():
+        if method in ("import", "external", "unknown"):
+            name = members[0].id
+        else:
+            name = method if per_method[method] == 1 else f"{method} ({members[0].id})"
+        out.append(MethodGroup(name, method, members))
+    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
+    return sorted(out, key=lambda g: (rank.get(g.method, len(rank)), g.method, g.name))

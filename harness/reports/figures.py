@@ -1,0 +1,237 @@
+"""The paper's analysis figures, as far as the run store's records allow (matplotlib, Agg, PNG + SVG).
+
+Each figure prints its data source and whether its numbers are labelled (smoke, subset,
+proxy) on the figure itself and in its caption; a figure whose records are absent is
+skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from harness.reports.collect import ALPACA_EVAL, MT_BENCH, SEFT_ROUND, MethodGroup, RunData
+from harness.reports.section import Block, Figure, ReportContext, section
+from harness.reports.tables import group_metric, markers
+
+FIGURE_DIR = "figures"
+Z_95 = 1.96
+POOL_FRACTION = "methods.seft.pool_fraction"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def numbers_status(runs: list[RunData]) -> str:
+    """Return how trustworthy the plotted numbers are: 'official', or the markers that apply."""
+    found = sorted({m for run in runs for m in markers(MethodGroup(run.id, run.method, [run]))})
+    return "official" if not found else "labelled: " + ", ".join(found) + " (see Table 0)"
+
+
+def save(ctx: ReportContext, fig, key: str, title: str, source: str, runs: list[RunData]) -> Figure:
+    """Write ``fig`` as PNG and SVG under the report's figures folder with a source/status footer; return it."""
+    caption = f"Data: {source}. Numbers: {numbers_status(runs)}."
+    fig.suptitle(title)
+    fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    out = Path(ctx.out_dir) / FIGURE_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    png, svg = out / f"{key}.png", out / f"{key}.svg"
+    fig.savefig(png, dpi=110)
+    fig.savefig(svg)
+    _pyplot().close(fig)
+    return Figure(title, png, svg, caption)
+
+
+def _scored(groups: list[MethodGroup], benchmark: str, key: str) -> list[MethodGroup]:
+    return [g for g in groups if group_metric(g, benchmark, key) is not None]
+
+
+@section("fig-win-rate", "Figure: AlpacaEval 2.0 win rate and LC per method", order=100, kind="figure")
+def win_rate_figure(ctx: ReportContext) -> Block:
+    """Return bars of win rate (95% interval from the standard error) and LC (official or proxy) per method."""
+    groups = _scored(ctx.groups, ALPACA_EVAL, "win_rate")
+    if not groups:
+        return Block(skipped="no run has AlpacaEval metrics")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5, 1.4 * len(groups)), 4))
+    x = range(len(groups))
+    wr = [group_metric(g, ALPACA_EVAL, "win_rate") for g in groups]
+    err = [Z_95 * (group_metric(g, ALPACA_EVAL, "standard_error") or 0) for g in groups]
+    ax.bar([i - 0.2 for i in x], wr, width=0.4, yerr=err, capsize=4, label="win rate (95% interval)")
+    official = [group_metric(g, ALPACA_EVAL, "lc_win_rate") for g in groups]
+    proxy = [group_metric(g, ALPACA_EVAL, "lc_win_rate_proxy") for g in groups]
+    lc = [o if o is not None else (p if p is not None else 0) for o, p in zip(official, proxy)]
+    bars = ax.bar([i + 0.2 for i in x], lc, width=0.4, label="LC win rate (hatched: proxy)")
+    for bar, o in zip(bars, official):
+        bar.set_hatch("" if o is not None else "//")
+    ax.set_xticks(list(x), [g.name for g in groups], rotation=20)
+    ax.set_ylabel("% vs GPT-4-Turbo reference")
+    ax.legend(fontsize=8)
+    runs = [r for g in groups for r in g.runs]
+    return Block(figures=[save(ctx, fig, "win_rate", "AlpacaEval 2.0 per method", "run.json metrics.alpaca_eval", runs)])
+
+
+@section("fig-mt-radar", "Figure: MT-Bench per-category radar", order=110, kind="figure")
+def mt_bench_radar(ctx: ReportContext) -> Block:
+    """Return a radar of MT-Bench per-category averages per method (first run of each method)."""
+    per_group = {g.name: (g.runs[0], (g.runs[0].mt_bench_details() or {}).get("per_category")) for g in ctx.groups}
+    per_group = {name: (run, cats) for name, (run, cats) in per_group.items() if cats}
+    if not per_group:
+        return Block(skipped="no run has score/mt_bench/metrics.json with per-category scores")
+    categories = sorted({c for _, cats in per_group.values() for c in cats if c})
+    plt = _pyplot()
+    fig = plt.figure(figsize=(5.5, 5.5))
+    ax = fig.add_subplot(projection="polar")
+    angles = [2 * math.pi * i / len(categories) for i in range(len(categories))]
+    for name, (_, cats) in per_group.items():
+        values = [(cats.get(c) or {}).get("average") or 0 for c in categories]
+        ax.plot(angles + angles[:1], values + values[:1], label=name)
+    ax.set_xticks(angles, categories, fontsize=8)
+    ax.set_ylim(0, 10)
+    ax.legend(fontsize=7, loc="upper right", bbox_to_anchor=(1.3, 1.1))
+    runs = [run for run, _ in per_group.values()]
+    return Block(figures=[save(ctx, fig, "mt_bench_radar", "MT-Bench per category", "score/mt_bench/metrics.json per_category", runs)])
+
+
+def _seft_runs(ctx: ReportContext) -> list[tuple[RunData, dict[int, dict]]]:
+    return [(run, rounds) for run in ctx.runs if (rounds := run.seft_rounds())]
+
+
+@section("fig-seft-decisions", "Figure: SEFT revision decisions per round", order=120, kind="figure")
+def seft_decisions(ctx: ReportContext) -> Block:
+    """Return stacked bars of the reviser's decisions (keep/minor/major/...) per evolution round."""
+    found = [(run, rounds) for run, rounds in _seft_runs(ctx) if any(isinstance(r.get("decisions"), dict) for r in rounds.values())]
+    if not found:
+        return Block(skipped="no SEFT round records with decision counts (seft/round-N stages) in these runs")
+    run, rounds = found[0]
+    kinds = sorted({k for r in rounds.values() for k in (r.get("decisions") or {})})
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    bottom = [0.0] * len(rounds)
+    for kind in kinds:
+        counts = [float((r.get("decisions") or {}).get(kind, 0)) for r in rounds.values()]
+        ax.bar([str(n) for n in rounds], counts, bottom=bottom, label=kind)
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    ax.set_xlabel("evolution round")
+    ax.set_ylabel("responses")
+    ax.legend(fontsize=8)
+    return Block(figures=[save(ctx, fig, "seft_decisions", f"Reviser decisions per round ({run.id})", "SEFT round stage records", [run])])
+
+
+@section("fig-revision-scores", "Figure: response scores before vs after revision", order=130, kind="figure")
+def revision_scores(ctx: ReportContext) -> Block:
+    """Return mean reward (or judged score) of responses before and after revision, per round."""
+    found = [(run, {n: r for n, r in rounds.items() if r.get("reward_before") is not None and r.get("reward_after") is not None})
+             for run, rounds in _seft_runs(ctx)]
+    found = [(run, rounds) for run, rounds in found if rounds]
+    if not found:
+        return Block(skipped="no SEFT round records with reward_before / reward_after (needs a reward model in the experiment)")
+    run, rounds = found[0]
+
+    def mean(value) -> float:
+        return sum(value) / len(value) if isinstance(value, list) and value else float(value)
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    labels = [str(n) for n in rounds]
+    ax.bar([i - 0.2 for i in range(len(labels))], [mean(r["reward_before"]) for r in rounds.values()], width=0.4, label="before")
+    ax.bar([i + 0.2 for i in range(len(labels))], [mean(r["reward_after"]) for r in rounds.values()], width=0.4, label="after")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xlabel("evolution round")
+    ax.set_ylabel("mean reward")
+    ax.legend(fontsize=8)
+    return Block(figures=[save(ctx, fig, "revision_scores", f"Before vs after revision ({run.id})", "SEFT round stage records", [run])])
+
+
+@section("fig-rounds", "Figure: performance per evolution round", order=140, kind="figure")
+def performance_per_round(ctx: ReportContext) -> Block:
+    """Return AlpacaEval win rate and MT-Bench average of each evaluated SEFT round's policy."""
+    for run in ctx.runs:
+        rounds = sorted((int(m.group(1)), model) for model in run.model_stages() if (m := SEFT_ROUND.match(model)))
+        if not rounds:
+            continue
+        plt = _pyplot()
+        fig, ax = plt.subplots(figsize=(5, 4))
+        for benchmark, key, label in ((ALPACA_EVAL, "win_rate", "AE2 win rate (%)"), (MT_BENCH, "average", "MT-Bench x10")):
+            scale = 10 if benchmark == MT_BENCH else 1
+            points = [(n, (run.metrics(benchmark, model) or {}).get(key)) for n, model in rounds]
+            points = [(n, v * scale) for n, v in points if v is not None]
+            if points:
+                ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
+        ax.set_xlabel("evolution round")
+        ax.legend(fontsize=8)
+        return Block(figures=[save(ctx, fig, "rounds", f"Performance per round ({run.id})", "run.json model_metrics[seft/round-N]", [run])])
+    return Block(skipped="no run has metrics for SEFT round models (model_metrics['seft/round-N']); enable per-round evaluation")
+
+
+@section("fig-scaling", "Figure: performance against the fraction of unannotated data", order=150, kind="figure")
+def scaling(ctx: ReportContext) -> Block:
+    """Return win rate and MT-Bench against methods.seft.pool_fraction across a sweep's runs."""
+    points = [(run.config_value(POOL_FRACTION), run) for run in ctx.runs if run.config_value(POOL_FRACTION) is not None]
+    if len({fraction for fraction, _ in points}) < 2:
+        return Block(skipped=f"needs runs at two or more values of {POOL_FRACTION} (a scaling sweep)")
+    points.sort(key=lambda p: p[0])
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for benchmark, key, label, scale in ((ALPACA_EVAL, "win_rate", "AE2 win rate (%)", 1), (MT_BENCH, "average", "MT-Bench x10", 10)):
+        xy = [(f, (run.metrics(benchmark) or {}).get(key)) for f, run in points]
+        xy = [(f, v * scale) for f, v in xy if v is not None]
+        if xy:
+            ax.plot([f for f, _ in xy], [v for _, v in xy], marker="o", label=label)
+    ax.set_xlabel("fraction of the unannotated prompt pool")
+    ax.legend(fontsize=8)
+    return Block(figures=[save(ctx, fig, "scaling", "Scaling with unannotated data", f"run.json metrics; config {POOL_FRACTION}",
+                               [run for _, run in points])])
+
+
+@section("fig-length", "Figure: length against win rate", order=160, kind="figure")
+def length_vs_win_rate(ctx: ReportContext) -> Block:
+    """Return a scatter of average output length against AlpacaEval win rate, one point per method."""
+    groups = [g for g in _scored(ctx.groups, ALPACA_EVAL, "win_rate") if group_metric(g, ALPACA_EVAL, "avg_length") is not None]
+    if not groups:
+        return Block(skipped="no run has AlpacaEval win rate and average length")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for g in groups:
+        x, y = group_metric(g, ALPACA_EVAL, "avg_length"), group_metric(g, ALPACA_EVAL, "win_rate")
+        ax.scatter([x], [y])
+        ax.annotate(g.name, (x, y), fontsize=8, textcoords="offset points", xytext=(4, 4))
+    ax.set_xlabel("average output length (characters)")
+    ax.set_ylabel("AE2 win rate (%)")
+    runs = [r for g in groups for r in g.runs]
+    return Block(figures=[save(ctx, fig, "length_vs_win_rate", "Length against win rate", "run.json metrics.alpaca_eval", runs)])
+
+
+CURVE_KEYS = (("loss", "loss"), ("reward", "reward"), ("kl", "KL"))
+
+
+@section("fig-training", "Figure: training curves", order=170, kind="figure")
+def training_curves(ctx: ReportContext) -> Block:
+    """Return loss (and reward / KL where logged, e.g. RLHF) against step for every training stage."""
+    curves = [(run, stage, record.get("log_history") or []) for run in ctx.runs for stage, record in run.train_records().items()]
+    curves = [(run, stage, history) for run, stage, history in curves if history]
+    if not curves:
+        return Block(skipped="no training stage wrote train_metrics.json with a log_history (base/imported runs train nothing)")
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(CURVE_KEYS), figsize=(4 * len(CURVE_KEYS), 3.6))
+    for ax, (needle, label) in zip(axes, CURVE_KEYS):
+        for run, stage, history in curves:
+            for key in sorted({k for entry in history for k in entry if needle in k.lower() and k != "step"}):
+                xy = [(e.get("step"), e[key]) for e in history if isinstance(e.get(key), (int, float)) and e.get("step") is not None]
+                if xy and (needle != "loss" or key in ("loss", "train_loss") or key.endswith("/loss")):
+                    ax.plot([s for s, _ in xy], [v for _, v in xy], label=f"{run.id}:{stage} {key}")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step")
+        if ax.lines:
+            ax.legend(fontsize=6)
+        else:
+            ax.text(0.5, 0.5, f"no {label} logged", ha="center", va="center", transform=ax.transAxes)
+    runs = sorted({run.id: run for run, _, _ in curves}.values(), key=lambda r: r.id)
+    return Block(figures=[save(ctx, fig, "training_curves", "Training curves", "train_metrics.json log_history", runs)])

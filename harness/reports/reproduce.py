@@ -1,0 +1,118 @@
+"""`harness reproduce`: run (or reuse) every method a paper artefact needs under a preset, then render it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from harness.config import CONFIG_DIR, Experiment, list_presets, load_experiment
+from harness.errors import HarnessError
+from harness.reports.collect import RunData, from_run
+from harness.store import RunStore
+
+PAPER_METHODS = ("base", "sft", "dpo", "rlhf", "seft")
+TABLE_SECTIONS = ("what", "main", "published", "significance", "cost")
+FIGURE_SECTIONS = ("fig-win-rate", "fig-mt-radar", "fig-seft-decisions", "fig-revision-scores", "fig-rounds",
+                   "fig-scaling", "fig-length", "fig-training")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A reproducible artefact: the methods it needs and the report sections it renders."""
+
+    name: str
+    description: str
+    methods: tuple[str, ...]
+    sections: tuple[str, ...]
+
+
+TARGETS = {
+    "table-1": Target("table-1", "Table 1 (main comparison) with Tables 0 and 2-4", PAPER_METHODS, TABLE_SECTIONS),
+    "figures": Target("figures", "the analysis figures", PAPER_METHODS, FIGURE_SECTIONS),
+}
+
+
+def get_target(name: str) -> Target:
+    """Return the target ``name`` or raise a one-line error listing them."""
+    if name not in TARGETS:
+        raise HarnessError(f"unknown reproduction target '{name}'; choose one of {', '.join(TARGETS)} (or --list)")
+    return TARGETS[name]
+
+
+def registered(method: str) -> bool:
+    """Return whether a method is registered (its module exists in this checkout)."""
+    from harness.methods import METHODS
+
+    return method in METHODS
+
+
+def hardware_needs(exp: Experiment) -> str:
+    """Return what the preset asks of the hardware: generation engine layout and the training launcher's processes."""
+    engine = exp.generation.engine
+    parts = [f"generation {engine.backend} (tensor parallel {engine.tensor_parallel_size} x data parallel "
+             f"{engine.data_parallel_size})"]
+    accelerate = exp.train.accelerate_config
+    if accelerate:
+        path = Path(accelerate) if Path(accelerate).is_absolute() else CONFIG_DIR.parent / accelerate
+        launch = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        gpus = "CPU" if launch.get("use_cpu") else f"{launch.get('num_processes', '?')} CUDA GPUs"
+        parts.append(f"training {launch.get('distributed_type', '?')} on {gpus} ({accelerate})")
+    else:
+        parts.append("training on one process (CPU or one GPU)")
+    return "; ".join(parts)
+
+
+def describe(presets: list[str] | None = None, estimate: Callable | None = None) -> str:
+    """Return what can be reproduced under each preset: methods (missing ones named), hardware and judge budget."""
+    from harness.estimate import estimate as default_estimate
+
+    estimate = estimate or default_estimate
+    lines = []
+    for preset in presets or list_presets():
+        exp = load_experiment(preset=preset)
+        lines.append(f"preset {preset}:")
+        lines.append(f"  hardware: {hardware_needs(exp)}")
+        for target in TARGETS.values():
+            present = [m for m in target.methods if registered(m)]
+            missing = [m for m in target.methods if not registered(m)]
+            try:
+                rows = estimate(exp, present)
+                budget = (f"{sum(r['calls'] for r in rows):,} judge calls, about ${sum(r['usd'] for r in rows):,.2f} "
+                          f"({', '.join(sorted({r['judge'] + ' -> ' + r['model'] for r in rows}))})")
+            except HarnessError as exc:
+                budget = f"not estimated here: {exc}"
+            lines.append(f"  {target.name}: {target.description}; methods {', '.join(target.methods)}")
+            lines.append(f"    judge budget (registered methods): {budget}")
+            if missing:
+                lines.append(f"    missing: methods not registered yet: {', '.join(missing)}")
+    return "\n".join(lines)
+
+
+def run_target(target: Target, exp: Experiment, store: RunStore, *, argv: list[str] | None = None,
+               log: Callable[[str], None] = print) -> tuple[list[RunData], list[str]]:
+    """Run or reuse each registered method of ``target`` under ``exp``; return (runs, missing method names).
+
+    A finished run with the same config hash is reused as is; otherwise the pipeline runs it
+    (and itself reuses every finished stage in the store).
+    """
+    from harness.pipeline import default_run_id, run_experiment
+
+    runs, missing = [], []
+    for method in target.methods:
+        if not registered(method):
+            log(f"missing: method '{method}' is not registered in this checkout; its row is left out")
+            missing.append(method)
+            continue
+        run_id = default_run_id(exp, method)
+        if store.exists(run_id):
+            run = store.get(run_id)
+            if run.record.get("status") == "done" and run.record.get("config_hash") == exp.hash():
+                log(f"reusing run {run_id}")
+                runs.append(from_run(run))
+                continue
+        log(f"running {method} -> {run_id}")
+        runs.append(from_run(run_experiment(exp, method, store, run_id=run_id, argv=argv)))
+    return runs, missing

@@ -1,0 +1,290 @@
+"""Tables 0-4 of the report (what was compared, main comparison, published rows, significance, cost)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from statistics import fmean
+from typing import Any, Callable
+
+import pandas as pd
+import yaml
+
+from harness.reports.collect import (
+    ALPACA_EVAL,
+    MT_BENCH,
+    MethodGroup,
+    RunData,
+    alpaca_eval_item_scores,
+    mt_bench_item_scores,
+)
+from harness.reports.section import Block, ReportContext, Table, section
+from harness.reports.stats import holm, paired_bootstrap
+
+PUBLISHED_FILE = Path(__file__).with_name("published.yaml")
+MISSING = "-"
+
+
+def _mean(values: list[Any]) -> float | None:
+    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return fmean(numbers) if numbers else None
+
+
+def _num(value: float | None, digits: int = 2) -> str:
+    return MISSING if value is None else f"{value:.{digits}f}"
+
+
+def group_metric(group: MethodGroup, benchmark: str, key: str, model: str = "policy") -> float | None:
+    """Return the mean over the group's seeds of one headline metric (None when no run has it)."""
+    return _mean([(run.metrics(benchmark, model) or {}).get(key) for run in group.runs])
+
+
+def markers(group: MethodGroup) -> list[str]:
+    """Return the short honesty markers of a group's numbers: subset, proxy judge, proxy LC, smoke, imported."""
+    labels = " ".join(group.labels).lower()
+    found = []
+    if any((run.metrics(b) or {}).get("subset") for run in group.runs for b in (ALPACA_EVAL, MT_BENCH)):
+        found.append("subset")
+    if "proxy judge" in labels:
+        found.append("proxy judge")
+    if group_metric(group, ALPACA_EVAL, "lc_win_rate") is None and group_metric(group, ALPACA_EVAL, "lc_win_rate_proxy") is not None:
+        found.append("proxy LC")
+    if any(run.preset == "smoke" for run in group.runs) or "smoke" in labels:
+        found.append("smoke")
+    if any(run.method == "import" for run in group.runs):
+        found.append("imported")
+    return found
+
+
+def _lc_cell(group: MethodGroup) -> str:
+    official = group_metric(group, ALPACA_EVAL, "lc_win_rate")
+    if official is not None:
+        return _num(official)
+    proxy = group_metric(group, ALPACA_EVAL, "lc_win_rate_proxy")
+    return MISSING if proxy is None else f"{_num(proxy)} (proxy)"
+
+
+def _judge_cell(group: MethodGroup) -> str:
+    parts = []
+    for benchmark in (ALPACA_EVAL, MT_BENCH):
+        metrics = group.runs[0].metrics(benchmark) or {}
+        if not metrics.get("judge"):
+            continue
+        agreement = metrics.get("judge_agreement")
+        kappa = agreement.get("kappa") if isinstance(agreement, dict) else None
+        trust = f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float)) else "agreement not checked"
+        parts.append(f"{benchmark}: {metrics['judge']} ({trust})")
+    return "; ".join(parts) or MISSING
+
+
+def _failures(group: MethodGroup) -> tuple[int, int]:
+    """Return (AlpacaEval items without a verdict, MT-Bench unscored judgments), summed over seeds."""
+    alpaca = sum(int((run.metrics(ALPACA_EVAL) or {}).get("n_missing") or 0) for run in group.runs)
+    mt = sum(int((run.metrics(MT_BENCH) or {}).get("n_failed") or 0) for run in group.runs)
+    return alpaca, mt
+
+
+def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame:
+    """Return Table 1: one row per method group (means over seeds), display strings."""
+    rows = []
+    for g in groups:
+        wr, se = group_metric(g, ALPACA_EVAL, "win_rate", model), group_metric(g, ALPACA_EVAL, "standard_error", model)
+        length = group_metric(g, ALPACA_EVAL, "avg_length", model)
+        row = {"Method": g.name, "Seeds": str(len(g.runs)), "AE2 LC": _lc_cell(g),
+               "AE2 WR ± SE": MISSING if wr is None else f"{wr:.2f} ± {_num(se)}",
+               "Avg len (chars)": MISSING if length is None else f"{length:.0f}",
+               "MT T1": _num(group_metric(g, MT_BENCH, "turn_1", model)), "MT T2": _num(group_metric(g, MT_BENCH, "turn_2", model)),
+               "MT avg": _num(group_metric(g, MT_BENCH, "average", model))}
+        alpaca_failed, mt_failed = _failures(g)
+        row["Parse failures"] = f"AE {alpaca_failed} / MT {mt_failed}"
+        row["Judge"] = _judge_cell(g)
+        row["Marker"] = ", ".join(markers(g)) or "official"
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if not frame.empty and all(_failures(g) == (0, 0) for g in groups):
+        frame = frame.drop(columns=["Parse failures"])
+    return frame
+
+
+MAIN_NOTES = [
+    "AE2: AlpacaEval 2.0 against the GPT-4-Turbo reference outputs; LC = length-controlled win rate; "
+    "'(proxy)' = alpaca_eval's length-only GLM, not the official LC.",
+    "With several seeds, numbers are means over seeds and ± is the mean per-seed standard error.",
+    "Marker: subset = not the full eval set; proxy judge = not the official judge; smoke = smoke-preset data and models.",
+]
+
+
+@section("what", "Table 0: what was compared", order=0)
+def what_was_compared(ctx: ReportContext) -> Block:
+    """Return the data plan, starting policies, judges and every label, once."""
+    rows = []
+    for g in ctx.groups:
+        first = g.runs[0]
+        prov = first.provenance
+        policy = (prov.get("models") or {}).get("policy") or {}
+        judges = prov.get("judges") or {}
+        judge_text = "; ".join(f"{b}: {(j.get('judge') or {}).get('id', '?')} -> {(j.get('judge') or {}).get('model', '?')}"
+                               for b, j in judges.items() if isinstance(j, dict)) or _import_judge(first)
+        rows.append({
+            "Method": g.name, "Runs": ", ".join(r.id for r in g.runs), "Preset": first.preset or MISSING,
+            "Seeds": ", ".join(str(r.seed) for r in g.runs if r.seed is not None) or MISSING,
+            "Starting policy": _model_text(policy) if policy else (prov.get("import") or {}).get("model", MISSING),
+            "Judges (id -> model)": judge_text,
+            "Data": _data_text(prov.get("data") or {}),
+        })
+    labels = sorted({label for g in ctx.groups for label in g.labels})
+    label_rows = [{"Label": label, "Methods": ", ".join(g.name for g in ctx.groups if label in g.labels)} for label in labels]
+    tables = [Table("What was compared", pd.DataFrame(rows))]
+    if label_rows:
+        tables.append(Table("Labels (they apply to every number of the methods named)", pd.DataFrame(label_rows)))
+    return Block(tables=tables)
+
+
+def _import_judge(run: RunData) -> str:
+    annotator = (run.provenance.get("import") or {}).get("annotator")
+    return f"alpaca_eval: {annotator} (published annotations)" if annotator else MISSING
+
+
+def _model_text(model: dict) -> str:
+    sha = model.get("weights_sha256") or ""
+    return f"{model.get('reference', '?')} (weights {sha[:12]})" if sha else str(model.get("reference", "?"))
+
+
+def _data_text(data: dict) -> str:
+    """Return one line per data entry: name, size, subset flag, hash, decontamination counts."""
+    parts = []
+    for name, entry in sorted(data.items()):
+        if not isinstance(entry, dict):
+            continue
+        bits = [f"n={entry['n']}"] if "n" in entry else []
+        bits += ["subset"] if entry.get("subset") else []
+        bits += [f"sha {entry['sha256'][:12]}"] if isinstance(entry.get("sha256"), str) else []
+        decon = entry.get("decontamination")
+        if isinstance(decon, dict):
+            bits.append("decontaminated " + ", ".join(f"{k}={v}" for k, v in sorted(decon.items()) if not isinstance(v, (dict, list))))
+        parts.append(f"{name}: {' '.join(bits)}")
+    return "; ".join(parts) or MISSING
+
+
+@section("main", "Table 1: main comparison", order=10)
+def main_comparison(ctx: ReportContext) -> Block:
+    """Return the paper's Table-1 shape for the final policies."""
+    return Block(tables=[Table("Main comparison (final policies)", main_frame(ctx.groups), MAIN_NOTES)])
+
+
+def load_published(path: Path = PUBLISHED_FILE) -> list[dict]:
+    """Return the published reference rows, each with setting, method, lc, wr, wr_se, mt_bench and source text."""
+    raw = yaml.safe_load(path.read_text())
+    sources = {k: v["citation"] for k, v in raw["sources"].items()}
+    rows = []
+    for setting in raw["settings"]:
+        for row in setting["rows"]:
+            per_metric = row.get("sources") or {m: setting["source"] for m in ("lc", "wr", "mt_bench")}
+            cited = sorted({sources[s] for s in per_metric.values()})
+            rows.append({"setting": setting["setting"], "method": row["method"], "lc": row.get("lc"), "wr": row.get("wr"),
+                         "wr_se": row.get("wr_se"), "mt_bench": row.get("mt_bench"),
+                         "source": "; ".join(cited) + (f" ({row['note']})" if row.get("note") else "")})
+    return rows
+
+
+@section("published", "Table 2: published reference rows beside this project's", order=20)
+def published_rows(ctx: ReportContext) -> Block:
+    """Return published rows (with sources) followed by this project's final policies."""
+    rows = [{"Setting": r["setting"], "Method": r["method"], "AE2 LC": _num(r["lc"], 2),
+             "AE2 WR": MISSING if r["wr"] is None else (f"{r['wr']:.2f} ± {r['wr_se']:.2f}" if r["wr_se"] else f"{r['wr']:.2f}"),
+             "MT-Bench (GPT-4)": _num(r["mt_bench"], 2), "Source": r["source"]} for r in load_published()]
+    for g in ctx.groups:
+        wr = group_metric(g, ALPACA_EVAL, "win_rate")
+        rows.append({"Setting": f"this project ({g.runs[0].preset or g.method})", "Method": g.name, "AE2 LC": _lc_cell(g),
+                     "AE2 WR": _num(wr), "MT-Bench (GPT-4)": _num(group_metric(g, MT_BENCH, "average")),
+                     "Source": f"runs {', '.join(r.id for r in g.runs)}; " + (", ".join(markers(g)) or "official judges, full sets")})
+    notes = ["Published numbers: AlpacaEval 2.0 (GPT-4-Turbo judge and reference) and MT-Bench with the GPT-4 judge. "
+             "This project's rows are comparable only where their marker says official."]
+    return Block(tables=[Table("Published reference rows and this project's", pd.DataFrame(rows))], notes=notes)
+
+
+# benchmark -> (reads per-item scores, scale to the headline unit, display name)
+PAIRED_BENCHMARKS: dict[str, tuple[Callable[[RunData], dict[str, float]], float, str]] = {
+    ALPACA_EVAL: (alpaca_eval_item_scores, 100.0, "AE2 win rate (points)"),
+    MT_BENCH: (mt_bench_item_scores, 1.0, "MT-Bench score"),
+}
+
+
+def significance_rows(groups: list[MethodGroup]) -> list[dict]:
+    """Return one row per (method vs base/SFT, benchmark): paired difference, 95% interval, p and Holm p."""
+    references = [g for g in groups if g.method in ("base", "sft")]
+    rows, compared = [], set()
+    for ref in references:
+        for g in groups:
+            pair = frozenset((g.name, ref.name))
+            if g is ref or pair in compared:  # each unordered pair once (SFT vs base, not also base vs SFT)
+                continue
+            compared.add(pair)
+            for benchmark, (read, scale, label) in PAIRED_BENCHMARKS.items():
+                a = [read(run) for run in g.runs]
+                b = [read(run) for run in ref.runs]
+                shared = sorted(set.intersection(*(set(s) for s in a + b))) if all(a + b) else []
+                if not shared:
+                    continue
+                result = paired_bootstrap([[s[k] * scale for k in shared] for s in a], [[s[k] * scale for k in shared] for s in b])
+                rows.append({"Comparison": f"{g.name} vs {ref.name}", "Benchmark": label, "Shared items": result.n_items,
+                             "Seeds": f"{result.n_seeds_a} vs {result.n_seeds_b}", "Δ": result.difference,
+                             "95% CI": (result.low, result.high), "p": result.p_value})
+    for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
+        row["p (Holm)"] = adjusted
+    return rows
+
+
+def significance_frame(groups: list[MethodGroup]) -> pd.DataFrame:
+    """Return Table 3 as display strings (empty when no pair shares scored items)."""
+    rows = significance_rows(groups)
+    return pd.DataFrame([{**r, "Δ": f"{r['Δ']:+.2f}", "95% CI": f"[{r['95% CI'][0]:+.2f}, {r['95% CI'][1]:+.2f}]",
+                          "p": f"{r['p']:.4f}", "p (Holm)": f"{r['p (Holm)']:.4f}"} for r in rows])
+
+
+@section("significance", "Table 3: pairwise significance", order=30)
+def significance(ctx: ReportContext) -> Block:
+    """Return paired bootstrap differences of each method against base and SFT over shared prompts."""
+    frame = significance_frame(ctx.groups)
+    if frame.empty:
+        return Block(skipped="needs a base or SFT run and another method with per-item judgments on shared prompts")
+    notes = ["Δ = method minus reference, over the prompts (AlpacaEval) or question turns (MT-Bench) both scored; "
+             "paired bootstrap (10,000 resamples; seeds resampled per side when a method has several), "
+             "two-sided p, Holm-corrected over every row of this table."]
+    return Block(tables=[Table("Paired differences", frame, notes)])
+
+
+def _train_totals(run: RunData) -> dict:
+    records = run.train_records().values()
+    peaks = [r.get("peak_memory_gib") or (r["peak_memory_bytes"] / 2**30 if r.get("peak_memory_bytes") else None) for r in records]
+    return {"steps": sum(r.get("steps") or 0 for r in records), "tokens": sum(r.get("tokens") or 0 for r in records),
+            "wall_s": sum(r.get("wall_s") or 0 for r in records), "devices": sorted({str(r["device"]) for r in records if r.get("device")}),
+            "peak_gib": max((p for p in peaks if p), default=None), "n_stages": len(records)}
+
+
+@section("cost", "Table 4: cost", order=40)
+def cost(ctx: ReportContext) -> Block:
+    """Return training compute and judge calls/tokens/dollars per method (summed over its runs)."""
+    rows = []
+    for g in ctx.groups:
+        train = [_train_totals(run) for run in g.runs]
+        judge = [s for run in g.runs for s in run.judge_usage().values()]
+        trained = sum(t["n_stages"] for t in train)
+        peak = max((t["peak_gib"] for t in train if t["peak_gib"]), default=None)
+        rows.append({
+            "Method": g.name,
+            "Train stages": str(trained),
+            "Train steps": str(sum(t["steps"] for t in train)) if trained else MISSING,
+            "Train tokens": f"{sum(t['tokens'] for t in train):,}" if trained else MISSING,
+            "Train wall (s)": f"{sum(t['wall_s'] for t in train):.0f}" if trained else MISSING,
+            "Device": ", ".join(sorted({d for t in train for d in t["devices"]})) or MISSING,
+            "Peak mem (GiB)": _num(peak, 1),
+            "Judge calls": str(sum(int(s.get("calls") or 0) for s in judge)),
+            "Judge cache hits": str(sum(int(s.get("cached") or 0) for s in judge)),
+            "Judge tokens (prompt / completion)": f"{sum(int(s.get('prompt_tokens') or 0) for s in judge):,} / "
+                                                  f"{sum(int(s.get('completion_tokens') or 0) for s in judge):,}",
+            "Judge USD": f"{sum(float(s.get('cost_usd') or 0) for s in judge):.2f}",
+        })
+    notes = ["Training figures come from each training stage's train_metrics.json (none for base, imported or external runs); "
+             "judge figures from the judge stages' summaries in run.json (calls made by this run; stages reused from the store "
+             "were paid for by the run that made them)."]
+    return Block(tables=[Table("Training compute and judge spend", pd.DataFrame(rows), notes)])
