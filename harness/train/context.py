@@ -1,0 +1,136 @@
+"""What every trainer builder shares: the job's tokenizer, models, datasets, LoRA and TRL config.
+
+Heavy imports (torch, transformers, TRL, peft) stay inside functions: the trainer registry
+imports this module on discovery, in the parent process too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.train.job import TrainJob
+
+# Harness defaults for every TRL config; a job's `args` override them. TRL's own defaults
+# differ on purpose: it turns on bf16 and gradient checkpointing, which fail or cost time on CPU.
+DEFAULT_SAVE_STEPS = 20
+DEFAULT_SAVE_TOTAL_LIMIT = 2
+
+
+def cuda_available() -> bool:
+    """Return whether a CUDA device is visible to torch."""
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def read_records(path: str | Path) -> list[dict]:
+    """Return the JSON objects of the JSONL file ``path`` (blank lines skipped)."""
+    path = Path(path)
+    records = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise HarnessError(f"cannot read training data {path}: {exc.strerror}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise HarnessError(f"{path}:{number}: not JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise HarnessError(f"{path}:{number}: expected a JSON object")
+        records.append(record)
+    return records
+
+
+@dataclasses.dataclass
+class TrainContext:
+    """The job plus loaders that apply its settings (device, precision, LoRA, quantization)."""
+
+    job: TrainJob
+
+    def __post_init__(self) -> None:
+        self.tokenizer = load_tokenizer(self.job.model)
+
+    def config(self, config_cls: type, **defaults: Any) -> Any:
+        """Return ``config_cls`` (a TRL config dataclass) built from harness defaults, the trainer's
+        ``defaults`` and the job's ``args``, in increasing priority; unknown fields are refused."""
+        known = {field.name for field in dataclasses.fields(config_cls)}
+        unknown = sorted(set(self.job.args) - known)
+        if unknown:
+            raise HarnessError(
+                f"unknown {config_cls.__name__} field(s) in the '{self.job.trainer}' job args: {', '.join(unknown)}")
+        job = self.job
+        values = {
+            "output_dir": job.output_dir, "seed": job.seed, "bf16": job.bf16, "use_cpu": not cuda_available(),
+            "gradient_checkpointing": job.gradient_checkpointing, "report_to": "none", "logging_steps": 1,
+            "save_strategy": "steps", "save_steps": DEFAULT_SAVE_STEPS, "save_total_limit": DEFAULT_SAVE_TOTAL_LIMIT,
+            "disable_tqdm": True, "include_num_input_tokens_seen": "non_padding",
+            **defaults, **job.args,
+        }
+        return config_cls(**values)
+
+    def causal_lm(self, path: str | None = None) -> Any:
+        """Return the causal LM at ``path`` (default: the job's model), quantized when the job asks."""
+        from transformers import AutoModelForCausalLM
+
+        return AutoModelForCausalLM.from_pretrained(path or self.job.model, **self._load_kwargs())
+
+    def sequence_classifier(self, path: str | None = None) -> Any:
+        """Return the one-score sequence classifier at ``path`` (default: the job's model), padding set."""
+        from transformers import AutoModelForSequenceClassification
+
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path or self.job.model, num_labels=1, **self._load_kwargs())
+        if model.config.pad_token_id is None:
+            model.config.pad_token_id = self.tokenizer.pad_token_id
+        return model
+
+    def _load_kwargs(self) -> dict:
+        import torch
+
+        if self.job.quantization is None:
+            return {"dtype": torch.float32}
+        from transformers import BitsAndBytesConfig
+
+        quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                                          bnb_4bit_compute_dtype=torch.bfloat16, bnb_4bit_use_double_quant=True)
+        return {"dtype": torch.bfloat16, "quantization_config": quantization}
+
+    def lora(self, task_type: str = "CAUSAL_LM") -> Any:
+        """Return the job's peft LoraConfig for ``task_type``, or None for a full fine-tune."""
+        if self.job.lora is None:
+            return None
+        from peft import LoraConfig
+
+        try:
+            return LoraConfig(task_type=task_type, **self.job.lora)
+        except TypeError as exc:
+            raise HarnessError(f"bad lora settings in the '{self.job.trainer}' job: {exc}") from None
+
+    def dataset(self, path: str | None, convert=None) -> Any:
+        """Return the JSONL file ``path`` as a datasets.Dataset (rows mapped through ``convert``,
+        which returns a list of rows per record), or None when ``path`` is None."""
+        if path is None:
+            return None
+        from datasets import Dataset
+
+        records = read_records(path)
+        if convert is not None:
+            records = [row for record in records for row in convert(record)]
+        return Dataset.from_list(records)
+
+
+def load_tokenizer(path: str) -> Any:
+    """Return the tokenizer saved with the model at ``path``, with a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
