@@ -18,6 +18,7 @@ from filelock import FileLock
 
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
+from harness.logs import to_log
 
 PACKAGED = {
     # name: (python package holding the file, GGUF file name, pip requirement)
@@ -157,16 +158,18 @@ def _convert_packaged(name: str) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tmp = out.with_name(out.name + ".partial")
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                     dtype=getattr(torch, PACKAGED_DTYPE))
-        # transformers marks GGUF-loaded models as quantised and refuses to save them; the
-        # weights are already dequantised (to PACKAGED_DTYPE) here, so drop that marker.
-        model.hf_quantizer = None
-        if hasattr(model.config, "quantization_config"):
-            del model.config.quantization_config
-        model.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        print(f"converting packaged:{name} to {PACKAGED_DTYPE} safetensors (once, into {model_cache_dir()})", flush=True)
+        with to_log("convert-model", f"converting packaged:{name}"):
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                         dtype=getattr(torch, PACKAGED_DTYPE))
+            # transformers marks GGUF-loaded models as quantised and refuses to save them; the
+            # weights are already dequantised (to PACKAGED_DTYPE) here, so drop that marker.
+            model.hf_quantizer = None
+            if hasattr(model.config, "quantization_config"):
+                del model.config.quantization_config
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
         (tmp / ".complete").write_text(gguf.name + "\n")
         if out.exists():
             import shutil

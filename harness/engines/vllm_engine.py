@@ -7,7 +7,10 @@ from typing import Sequence
 
 from harness.config import EngineConfig
 from harness.engines.base import ENGINES, Completion, Sampling
+from harness.logs import to_log
 from harness.models import ResolvedModel
+
+LOG_NAME = "vllm-engine"  # its chatter (and its workers') goes to <run>/logs/vllm-engine.log
 
 
 @ENGINES.register("vllm")
@@ -18,12 +21,13 @@ class VLLMEngine:
 
     def __init__(self, model: ResolvedModel, cfg: EngineConfig, seed: int = 0):
         os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        from vllm import LLM
+        with to_log(LOG_NAME, "loading vLLM engine"):
+            from vllm import LLM
 
-        self.llm = LLM(model=model.path, tokenizer=model.path, dtype=cfg.dtype, seed=seed,
-                       tensor_parallel_size=cfg.tensor_parallel_size,
-                       gpu_memory_utilization=cfg.gpu_memory_utilization,
-                       max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager)
+            self.llm = LLM(model=model.path, tokenizer=model.path, dtype=cfg.dtype, seed=seed,
+                           tensor_parallel_size=cfg.tensor_parallel_size,
+                           gpu_memory_utilization=cfg.gpu_memory_utilization,
+                           max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager)
 
     def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
         """Return completions from one batched `LLM.generate` call."""
@@ -32,7 +36,8 @@ class VLLMEngine:
 
         params = [SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_new_tokens, seed=s) for s in seeds]
-        outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
+        with to_log(LOG_NAME, "vLLM generation"):
+            outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         return [[Completion(text=c.text, prompt_tokens=len(o.prompt_token_ids), completion_tokens=len(c.token_ids),
                             finish_reason=c.finish_reason) for c in o.outputs] for o in outs]
 
@@ -40,6 +45,7 @@ class VLLMEngine:
         """Shut the engine down and free its memory."""
         engine = getattr(self.llm, "llm_engine", None)
         shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
-        if callable(shutdown):
-            shutdown()
-        del self.llm
+        with to_log(LOG_NAME, "closing vLLM engine"):
+            if callable(shutdown):
+                shutdown()
+            del self.llm
