@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from harness.data.plan import DataPlanConfig
 from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
 
@@ -65,6 +66,7 @@ class DataConfig(Strict):
     data_dir: str | None = None
     preference: DatasetSpec | None = None
     prompt_pool: DatasetSpec | None = None
+    plan: DataPlanConfig | None = None  # the training data every method shares (harness.data.plan)
 
 
 class GenerationConfig(Strict):
