@@ -83,6 +83,13 @@ def test_max_annotated_keeps_a_seeded_sample_and_counts_the_rest(tmp_path, eval_
     assert plan.sources[0].dropped["over max_annotated"] == 70 and plan.sources[0].kept == 30
 
 
+def test_max_prompt_words_drops_long_prompts(tmp_path, eval_prompts) -> None:
+    long = {"id": "long", "prompt": "word " * 51, "chosen": "x", "rejected": "y"}
+    plan = _plan(tmp_path, eval_prompts, _pairs(10) + [long], max_prompt_words=50)
+    assert "long" not in {r.id for r in plan.train + plan.heldout}
+    assert plan.sources[0].dropped["prompt over max_prompt_words (50)"] == 1
+
+
 def test_bad_rows_are_counted_and_dropped_when_skipping(tmp_path, eval_prompts) -> None:
     bad = [
         {"id": "same", "prompt": "q", "chosen": "Same answer.", "rejected": " Same answer. "},
@@ -141,7 +148,7 @@ def test_write_and_read_round_trip_every_record_kind(tmp_path, eval_prompts) -> 
         {"response": "Red.", "overall_score": 3}, {"response": "Red and blue.", "overall_score": 7.5}]} for i in range(1, 6)]
     sharegpt = [{"id": f"c{i}", "conversations": [
         {"from": "system", "value": "Be brief."}, {"from": "human", "value": f"Count to {i}."},
-        {"from": "gpt", "value": " ".join(str(n) for n in range(1, i + 1))}]} for i in range(1, 30)]
+        {"from": "gpt", "value": "\u2028".join(str(n) for n in range(1, i + 1))}]} for i in range(1, 30)]
     config = DataPlanConfig(
         annotated=[_spec(_write(tmp_path / "pairs.jsonl", _pairs(10))),
                    DatasetSpec(format="ultrafeedback", path=str(_write(tmp_path / "uf.jsonl", ranked)), kind="ranked")],
@@ -152,6 +159,7 @@ def test_write_and_read_round_trip_every_record_kind(tmp_path, eval_prompts) -> 
     plan = build_data_plan(config, 3, tmp_path, eval_prompts)
     assert any(isinstance(r, RankedResponses) for r in plan.train + plan.heldout)
     assert plan.sources[-1].dropped["also in the annotated or synthetic set"] == 10 and len(plan.pool) == 19
+    assert [source.kept for source in plan.sources] == [10, 5, 10, 19]
     write_plan(plan, tmp_path / "plan")
     again = read_plan(tmp_path / "plan")
     assert again.sets() == plan.sets() and again.sha256 == plan.sha256

@@ -53,6 +53,8 @@ class DataPlanConfig(BaseModel):
     reference reply (ShareGPT) that become pairs "reference reply preferred" once the
     policy has sampled them. ``decontaminate``: "drop" matches, "keep" them (counted
     only) or "off". ``max_annotated`` / ``max_pool`` keep a seeded sample of that size.
+    ``max_prompt_words`` drops records whose prompt (all its messages) is longer, so no
+    prompt overflows a small model's context (ShareGPT has first turns of 16k words).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -63,6 +65,7 @@ class DataPlanConfig(BaseModel):
     heldout_fraction: float = Field(0.1, ge=0, lt=1)
     max_annotated: int | None = Field(None, ge=1)
     max_pool: int | None = Field(None, ge=1)
+    max_prompt_words: int | None = Field(None, ge=1)
     decontaminate: Literal["drop", "keep", "off"] = "drop"
     ngram: int = Field(13, ge=1)
 
@@ -156,7 +159,7 @@ def build_data_plan(
     that ends up empty.
     """
     index = None if cfg.decontaminate == "off" else BenchmarkIndex(eval_prompts, cfg.ngram)
-    builder = _Builder(cfg.decontaminate, index, data_dir)
+    builder = _Builder(cfg.decontaminate, index, data_dir, cfg.max_prompt_words)
     annotated = [
         builder.load(f"annotated[{i}]", spec, _usable_annotation, _as_annotated) for i, spec in enumerate(cfg.annotated)
     ]
@@ -164,7 +167,7 @@ def build_data_plan(
     train, heldout = split_heldout(annotated_records, seed, cfg.heldout_fraction)
     synthetic: list[Prompt] = []
     if cfg.synthetic_from is not None:
-        synthetic = [r for _, r in builder.load("synthetic_from", cfg.synthetic_from, None, _as_synthetic_source)]
+        synthetic = builder.cap(builder.load("synthetic_from", cfg.synthetic_from, None, _as_synthetic_source), seed, "synthetic")
     synthetic_train, synthetic_heldout = split_heldout(synthetic, seed, cfg.heldout_fraction)
     pool: list[Prompt] = []
     if cfg.prompt_pool is not None:
@@ -261,15 +264,15 @@ _TYPE_TAGS = {Prompt: "prompt", PreferencePair: "preference", RankedResponses: "
 class _Builder:
     """Loads sources and keeps each one's SourceReport and contamination matches."""
 
-    def __init__(self, mode: str, index: BenchmarkIndex | None, data_dir: Path | None) -> None:
-        self.mode, self.index, self.data_dir = mode, index, data_dir
+    def __init__(self, mode: str, index: BenchmarkIndex | None, data_dir: Path | None, max_words: int | None) -> None:
+        self.mode, self.index, self.data_dir, self.max_words = mode, index, data_dir, max_words
         self.reports: dict[str, SourceReport] = {}
         self.contamination: list[Contamination] = []
         self._kept: Counter[str] = Counter()
 
     def load(self, role: str, spec: DatasetSpec, usable: Any, convert: Any) -> list[tuple[str, Any]]:
         """Return [(role, record)] for ``spec``: rows ``usable`` rejects counted (or fatal, per on_malformed),
-        records ``convert`` maps to None dropped with its reason, matches decontaminated."""
+        records ``convert`` maps to None, over-long prompts and (mode "drop") contaminated ones dropped."""
         rejected: Counter[str] = Counter()
 
         def check(record: Any) -> None:
@@ -287,9 +290,12 @@ class _Builder:
         for record in result.records:
             converted, reason = convert(record, role, spec)
             if converted is None:
-                report.dropped[reason] = report.dropped.get(reason, 0) + 1
+                self._count(role, reason)
             else:
                 records.append((role, converted))
+        if self.max_words is not None:
+            too_long = f"prompt over max_prompt_words ({self.max_words})"
+            records = self.drop_if(records, lambda r: _prompt_words(r) > self.max_words, too_long)
         return self._decontaminate(report, records)
 
     def drop_if(self, records: list[tuple[str, Any]], test: Any, reason: str) -> list[tuple[str, Any]]:
@@ -315,8 +321,9 @@ class _Builder:
                     unique.append((role, record))
         return unique
 
-    def cap(self, records: list[tuple[str, Any]], seed: int, purpose: str, limit: int | None, reason: str) -> list:
-        """Return the records (roles stripped) of the ``limit`` that rank first by sha256(seed, purpose, id), in input order."""
+    def cap(self, records: list[tuple[str, Any]], seed: int, purpose: str, limit: int | None = None, reason: str = "") -> list:
+        """Return the records (roles stripped) of the ``limit`` that rank first by sha256(seed, purpose, id), in
+        input order; those dropped are counted under ``reason``, those returned as their source's kept records."""
         if limit is not None and len(records) > limit:
             chosen = set(sorted(_rank(seed, purpose, r.id) for _, r in records)[:limit])
             records = self.drop_if(records, lambda r: _rank(seed, purpose, r.id) not in chosen, reason)
@@ -386,6 +393,11 @@ def _as_pool_prompt(record: Any, role: str, spec: DatasetSpec) -> tuple[Prompt |
     return Prompt(id=record.id, turns=(users[0].content,), dataset=record.dataset, system=system[0] if system else None), ""
 
 
+def _prompt_words(record: Prompt | Annotated) -> int:
+    texts = (record.system or "",) + record.turns if isinstance(record, Prompt) else (m.content for m in record.prompt)
+    return sum(len(text.split()) for text in texts)
+
+
 def _rank(seed: int, purpose: str, record_id: str) -> str:
     return hashlib.sha256(f"{seed}\0{purpose}\0{record_id}".encode()).hexdigest()
 
@@ -403,4 +415,5 @@ def _content_sha256(sets: Mapping[str, list]) -> str:
 
 
 def _lines(path: Path) -> list[str]:
-    return [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # split("\n"), not splitlines(): records may hold U+2028 and other separators unescaped.
+    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
