@@ -173,6 +173,14 @@ def test_write_and_read_round_trip_every_record_kind(tmp_path, eval_prompts) -> 
         read_plan(tmp_path / "nowhere")
 
 
+def test_a_ranked_set_as_pool_gives_its_single_turn_prompts(tmp_path, eval_prompts) -> None:
+    config = DataPlanConfig(annotated=[_spec(_write(tmp_path / "pairs.jsonl", _pairs(5)))],
+                            prompt_pool=DatasetSpec(format="nectar", path=str(FIXTURES / "nectar.jsonl")))
+    plan = build_data_plan(config, 0, tmp_path, eval_prompts)
+    assert len(plan.pool) == 2 and all(isinstance(p, Prompt) and len(p.turns) == 1 for p in plan.pool)
+    assert plan.sources[-1].dropped["multi-turn prompt (the pool is single-turn)"] == 1
+
+
 def test_shipped_hh_rlhf_loads_whole_and_its_empty_replies_are_dropped(eval_prompts) -> None:
     spec = DatasetSpec(format="hh_rlhf", path=HH_FILE, on_malformed="skip")
     plan = build_data_plan(DataPlanConfig(annotated=[spec]), 0, None, eval_prompts)
