@@ -181,3 +181,16 @@ def test_show_json_has_the_documented_schema(concurrent_store: dict, harness_cli
     for path in (results / "run-a").rglob("*"):
         if path.is_file():
             assert b"dummy-key-not-a-secret" not in path.read_bytes(), path
+
+
+def test_headline_lines_give_each_benchmarks_numbers_with_their_labels(concurrent_store: dict, harness_cli) -> None:
+    from harness.views import headline_lines
+
+    shown = harness_cli("show", "run-a", "--json", "--results", concurrent_store["results"], cwd=concurrent_store["cwd"])
+    record = json.loads(shown.stdout)
+    assert record["resume"] is None  # only interrupted runs carry a resume command
+    alpaca, mt_bench = headline_lines(record)
+    win_rate, se = record["metrics"]["alpaca_eval"]["win_rate"], record["metrics"]["alpaca_eval"]["standard_error"]
+    assert alpaca.startswith(f"AlpacaEval 2.0: win rate {win_rate:.2f} ± {se:.2f}, LC win rate ")
+    assert alpaca.endswith("[n=6, subset, judge fake-judge; labelled, see notes]")
+    assert mt_bench == "MT-Bench: turn 1 5.00, turn 2 5.00, average 5.00  [8 questions, subset, judge fake-judge; labelled, see notes]"
