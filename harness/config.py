@@ -97,7 +97,7 @@ class MTBenchConfig(Strict):
     judge: str | None = None          # None: models.judge
     mode: Literal["unconstrained", "constrained", "weighted"] | None = None  # None: the judge entry's
     reference: Literal["gpt-4", "gpt-4-1106-preview", "gpt-4-0125-preview"] = "gpt-4"
-    max_parse_retries: int = Field(2, ge=0)
+    max_parse_retries: int = Field(0, ge=0)  # FastChat never re-asks; > 0 is opt-in and labelled
 
 
 class EvalConfig(Strict):

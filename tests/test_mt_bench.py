@@ -21,6 +21,8 @@ from harness.benchmarks.mt_bench.protocol import (
     score_judgment,
 )
 from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.mt_bench.stages import labels
+from harness.config import load_experiment
 from harness.errors import HarnessError
 from harness.judges.types import JudgeResponse
 
@@ -118,6 +120,50 @@ def test_prompts_match_fastchat_run_judge_single(monkeypatch, mt_dir, questions,
         assert request.chat() == messages
         assert (request.temperature, request.max_tokens) == (temperature, max_tokens)
         assert score_judgment(meta, JudgeResponse(request.key, "Rating: [[7]]"), "unconstrained").score == rating
+
+
+# Verdicts FastChat's run_judge_single reads: kept as written (off-scale too), or -1 when there is no rating.
+VERDICTS = ["Rating: [[7]]", "Rating: [[0]]", "Rating: [[11]]", "[[7.5]]", "Score [4] overall", "[3] then [[4]]",
+            "I cannot rate this.", ""]
+
+
+def test_ratings_match_fastchat_run_judge_single(monkeypatch, mt_dir, questions, references, judge_prompts):
+    """Unconstrained scores are FastChat's ratings, None where FastChat records -1."""
+    gen_judgment = pytest.importorskip("fastchat.llm_judge.gen_judgment")
+    common = pytest.importorskip("fastchat.llm_judge.common")
+    verdict = []
+    monkeypatch.setattr(common, "chat_completion_openai", lambda *args, **kwargs: verdict[0])
+    judge = gen_judgment.make_judge_single("gpt-4", common.load_judge_prompts(str(mt_dir / "judge_prompts.jsonl")))["default"]
+    question = raw_rows(mt_dir / "question.jsonl")[WRITING_ID]
+    answer = {"choices": [{"index": 0, "turns": list(ANSWERS)}]}
+    meta = JudgeMeta(WRITING_ID, 1, "writing", "single-v1")
+    for text in VERDICTS:
+        verdict[:] = [text]
+        rating, _, _ = common.run_judge_single(question, answer, judge, None)
+        ours = score_judgment(meta, JudgeResponse("k", text), "unconstrained")
+        assert (ours.score if ours.score is not None else -1) == rating, text
+        assert ours.parse_failed is (rating == -1)
+
+
+def test_off_scale_ratings_are_kept_and_counted_unconstrained_only():
+    zero, eleven = (score_judgment(META, JudgeResponse("k", f"Rating: [[{n}]]"), "unconstrained") for n in (0, 11))
+    assert (zero.score, eleven.score, zero.parse_failed, eleven.parse_failed) == (0.0, 11.0, False, False)
+    # The constrained modes' regex admits 1-10 only: an off-scale reply means the constraint was ignored.
+    for mode in ("constrained", "weighted"):
+        assert score_judgment(META, JudgeResponse("k", "Ok. Rating: [[11]]"), mode).parse_failed
+    result = aggregate([Judgment("1", 1, "writing", "single-v1", "unconstrained", 0.0, 0.0, ""),
+                        Judgment("1", 2, "writing", "single-v1", "unconstrained", 11.0, 11.0, ""),
+                        judgment("2", 1, "writing", 8.0)])
+    assert result["n_out_of_range"] == 2 and result["n_failed"] == 0
+    assert result["average"] == pytest.approx(19 / 3)  # FastChat averages them in
+
+
+def test_parse_retries_are_opt_in_and_labelled():
+    exp = load_experiment(preset="smoke", overrides=["eval.mt_bench.mode=unconstrained"])
+    assert exp.eval.mt_bench.max_parse_retries == 0  # FastChat records -1 and never re-asks
+    assert not any("re-asked" in label for label in labels(exp))
+    retrying = load_experiment(preset="smoke", overrides=["eval.mt_bench.max_parse_retries=2"])
+    assert "mt_bench: unparsed verdicts re-asked up to 2 times (FastChat never re-asks)" in labels(retrying)
 
 
 def test_reference_file_is_selectable(mt_dir, questions, references, judge_prompts):
@@ -234,7 +280,7 @@ def test_aggregate_counts_failures():
     assert result["per_category"]["writing"] == {"turn_1": 8.0, "turn_2": 6.0, "average": 7.0, "n_scored": 2, "n_failed": 0}
     assert result["per_category"]["math"] == {"turn_1": 4.0, "turn_2": None, "average": 4.0, "n_scored": 1, "n_failed": 1}
     assert (result["n_judgments"], result["n_scored"], result["n_failed"], result["n_parse_failed"]) == (4, 3, 1, 1)
-    assert (result["n_errors"], result["n_questions"]) == (0, 2)
+    assert (result["n_errors"], result["n_questions"], result["n_out_of_range"]) == (0, 2, 0)
     assert result["modes"] == {"unconstrained": 2, "weighted": 1}
 
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from harness.benchmarks.mt_bench.rating import parse_rating, weighted_rating
+from harness.benchmarks.mt_bench.rating import in_scale, parse_rating, weighted_rating
 
 
 @pytest.mark.parametrize(
@@ -17,14 +17,18 @@ from harness.benchmarks.mt_bench.rating import parse_rating, weighted_rating
         ("[8]", 8.0),
         ("Rating: [[10]]", 10.0),
         ("no rating", None),
-        ("[[11]]", None),
-        ("[[0]]", None),
+        ("[[11]]", 11.0),  # FastChat keeps any number its pattern matches, off the 1-10 scale too
+        ("[[0]]", 0.0),
         ("Compared with [3], the answer is fine. Rating: [[7]]", 7.0),  # [[N]] wins over [N]
         ("first [2] then [6]", 2.0),  # FastChat takes the first match
     ],
 )
 def test_parse_rating(text, expected):
     assert parse_rating(text) == expected
+
+
+def test_in_scale():
+    assert [in_scale(r) for r in (0.0, 1.0, 5.5, 10.0, 11.0)] == [False, True, True, True, False]
 
 
 def lp(p: float) -> float:

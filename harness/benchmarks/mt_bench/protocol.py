@@ -8,7 +8,8 @@ rows, used verbatim.
 
 Judging modes (``mode``):
   * ``unconstrained``: the protocol as published (GPT-4 judges): free text,
-    temperature 0, 2048 tokens, rating parsed from ``[[N]]``.
+    temperature 0, 2048 tokens, rating parsed from ``[[N]]`` and kept as
+    written, also off the 1-10 scale (counted in ``n_out_of_range``).
   * ``constrained``: for small local judges. Structured decoding forces a
     bounded explanation followed by ``Rating: [[N]]``, N in 1..10
     (CONSTRAINED_REGEX), so every reply parses.
@@ -28,7 +29,7 @@ from statistics import fmean
 from typing import Iterable, Mapping, Sequence
 
 from harness.benchmarks.mt_bench.answers import load_answers
-from harness.benchmarks.mt_bench.rating import parse_rating, weighted_rating
+from harness.benchmarks.mt_bench.rating import in_scale, parse_rating, weighted_rating
 from harness.data.records import Prompt
 from harness.errors import HarnessError
 from harness.judges.types import JudgeRequest, JudgeResponse
@@ -220,6 +221,10 @@ def _cache_key(judge_id: str, prompt_name: str, messages: tuple, mode: str, deco
 def retry_request(request: JudgeRequest, attempt: int) -> JudgeRequest:
     """Return ``request`` re-issued as parse retry number ``attempt`` (1, 2, ...).
 
+    FastChat never re-asks (an unparsed verdict is recorded as -1), so retries
+    are off unless ``eval.mt_bench.max_parse_retries`` asks for them, and a run
+    that asks is labelled.
+
     Only the cache key changes (suffix ``:parse-retry-N``), so a retry is never
     served the cached failure. Decoding stays as the protocol sets it
     (temperature 0, as FastChat judges): a retried judgment is still the judge's
@@ -242,7 +247,10 @@ def score_judgment(meta: JudgeMeta, response: JudgeResponse, mode: str) -> Judgm
     """Return the Judgment for one judge response.
 
     The rating is parsed from the text as FastChat does (parse_rating). In
-    weighted mode the score is the expected rating from the token logprobs;
+    unconstrained mode a rating off the 1-10 scale is kept, as FastChat keeps
+    it; the constrained modes' regex admits only 1-10, so there such a rating
+    means the backend ignored the constraint and counts as a parse failure.
+    In weighted mode the score is the expected rating from the token logprobs;
     where those are missing or hold no rating alternatives, the parsed rating
     is the score and the Judgment's mode is "constrained".
     """
@@ -252,7 +260,7 @@ def score_judgment(meta: JudgeMeta, response: JudgeResponse, mode: str) -> Judgm
     if response.error is not None:
         return Judgment(**base, mode=mode, score=None, rating=None, error=response.error)
     rating = parse_rating(response.text)
-    if rating is None:
+    if rating is None or (mode != "unconstrained" and not in_scale(rating)):
         return Judgment(**base, mode=mode, score=None, rating=None, parse_failed=True)
     if mode == "weighted":
         expected = weighted_rating(response.token_logprobs) if response.token_logprobs else None
@@ -267,7 +275,9 @@ def aggregate(judgments: Iterable[Judgment]) -> dict:
     scored turn, FastChat show_result's "average" and the reported MT-Bench
     score), per_category with the same fields, and counts: n_judgments,
     n_scored, n_failed (= n_parse_failed + n_errors; failures are counted,
-    never dropped silently), n_questions, modes (scored judgments per mode).
+    never dropped silently), n_out_of_range (scored turns whose written rating
+    is off the 1-10 scale; FastChat averages them in, and so does this),
+    n_questions, modes (scored judgments per mode).
 
     Raises HarnessError if a question's turn was judged more than once.
     """
@@ -283,6 +293,7 @@ def aggregate(judgments: Iterable[Judgment]) -> dict:
         "n_judgments": len(judgments),
         "n_parse_failed": sum(j.parse_failed for j in judgments),
         "n_errors": sum(j.error is not None for j in judgments),
+        "n_out_of_range": sum(j.score is not None and j.rating is not None and not in_scale(j.rating) for j in judgments),
         "n_questions": len({j.question_id for j in judgments}),
         "modes": dict(Counter(j.mode for j in judgments if j.score is not None)),
     }

@@ -21,17 +21,20 @@ _RATING_TOKEN = re.compile(r"(10|[1-9])(?:\D.*)?", re.DOTALL)
 
 
 def parse_rating(text: str) -> float | None:
-    """Return the judge's rating from ``text``, or None if absent or outside 1-10.
+    """Return the judge's rating from ``text``, or None if there is none.
 
-    Follows FastChat's run_judge_single: the first ``[[N]]``, else the first
-    ``[N]``. FastChat keeps any number it finds; a rating outside the 1-10 scale
-    the prompt asks for is treated here as a parse failure instead.
+    Follows FastChat's run_judge_single: the number in the first ``[[N]]``, else
+    in the first ``[N]``; None where FastChat records -1. Like FastChat, any
+    number is kept, also one off the 1-10 scale the prompt asks for
+    (``[[0]]``, ``[[11]]``); see in_scale.
     """
     match = ONE_SCORE_PATTERN.search(text) or ONE_SCORE_PATTERN_BACKUP.search(text)
-    if match is None:
-        return None
-    rating = float(match.group(1))
-    return rating if RATING_MIN <= rating <= RATING_MAX else None
+    return None if match is None else float(match.group(1))
+
+
+def in_scale(rating: float) -> bool:
+    """Return whether ``rating`` lies on the 1-10 scale the judge prompts ask for."""
+    return RATING_MIN <= rating <= RATING_MAX
 
 
 def weighted_rating(token_logprobs: list[dict]) -> float | None:

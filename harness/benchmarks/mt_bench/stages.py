@@ -49,6 +49,8 @@ def labels(exp: Experiment) -> list[str]:
         out.append(f"mt_bench: answers capped at {cfg.max_new_tokens} new tokens (protocol: 1024)")
     if judge_mode(exp) != "unconstrained":
         out.append(f"mt_bench: {judge_mode(exp)} judging (structured outputs), not FastChat's free-text protocol")
+    if cfg.max_parse_retries:
+        out.append(f"mt_bench: unparsed verdicts re-asked up to {cfg.max_parse_retries} times (FastChat never re-asks)")
     return out + judge_labels(exp, NAME)
 
 
@@ -101,7 +103,7 @@ def judge_files_sha256(exp: Experiment) -> str:
 
 
 def run_judge(ctx: StageContext) -> dict:
-    """Stage body: grade both turns 1-10 with FastChat's prompts; parse failures retried, then counted."""
+    """Stage body: grade both turns 1-10 with FastChat's prompts; parse failures counted (re-asked only if max_parse_retries)."""
     exp = ctx.exp
     cfg = exp.eval.mt_bench
     entry, mode = judge_entry(exp, NAME), judge_mode(exp)
@@ -142,7 +144,7 @@ def run_score(ctx: StageContext) -> dict:
     metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=ctx.exp.eval.mt_bench.reference,
                    judge_cost_usd=judge.get("cost_usd", 0.0), subset=metrics["n_questions"] < N_FULL, labels=labels(ctx.exp))
     atomic_write_json(ctx.dir / "metrics.json", metrics)
-    ctx.run.set_metrics(NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_questions", "judge",
+    ctx.run.set_metrics(NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_out_of_range", "n_questions", "judge",
                                                         "mode", "subset", "labels")})
     return {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed")}
 
@@ -154,7 +156,7 @@ def stages(exp: Experiment) -> list[Stage]:
         Stage(name=GENERATE, version=1, needs=(POLICY_STAGE,), uses=("engine:policy",), run=run_generate,
               reads=("eval.mt_bench.per_category", "eval.mt_bench.max_new_tokens", "generation.engine", "seed"),
               fingerprint=data_sha256),
-        Stage(name=JUDGE, version=1, needs=(GENERATE,), uses=(judge_resource(entry),), run=run_judge,
+        Stage(name=JUDGE, version=2, needs=(GENERATE,), uses=(judge_resource(entry),), run=run_judge,
               reads=("eval.mt_bench.reference", "eval.mt_bench.mode", "eval.mt_bench.max_parse_retries"),
               fingerprint=lambda e: {"judge": judge_fingerprint(e, NAME), "files": judge_files_sha256(e)}),
         Stage(name=SCORE, version=1, needs=(JUDGE,), run=run_score, reads=()),
