@@ -144,6 +144,8 @@ class Experiment(Strict):
     generation: GenerationConfig = GenerationConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    # methods.<name>: each method's own section, validated by that method's config model
+    methods: dict[str, dict[str, Any]] = {}
 
     def data_dir(self) -> Path:
         """Return the evaluation data directory (config, $HARNESS_DATA_DIR, or packaged)."""
@@ -162,11 +164,25 @@ class Experiment(Strict):
         return sha256_json(self.resolved())
 
     def get(self, dotted: str) -> Any:
-        """Return the resolved value at a dotted path, e.g. "eval.mt_bench.reference"."""
-        node: Any = self.resolved()
-        for part in dotted.split("."):
+        """Return the resolved value at a dotted path, e.g. "eval.mt_bench.reference".
+
+        "methods.NAME..." paths see the method's section with its defaults filled in.
+        """
+        parts = dotted.split(".")
+        if parts[0] == "methods" and len(parts) > 1:
+            node: Any = self.method_config(parts[1]).model_dump(mode="json")
+            parts = parts[2:]
+        else:
+            node = self.resolved()
+        for part in parts:
             node = node[part]
         return node
+
+    def method_config(self, name: str) -> BaseModel:
+        """Return the validated section methods.<name> (defaults where absent)."""
+        from harness.methods import get_method
+
+        return get_method(name).config.model_validate(self.methods.get(name, {}))
 
 
 def sha256_json(obj: Any) -> str:
@@ -269,6 +285,19 @@ def load_experiment(preset: str | None = None, config_path: str | Path | None = 
     for assignment in overrides or []:
         raw = apply_override(raw, assignment)
     try:
-        return Experiment.model_validate(raw)
+        exp = Experiment.model_validate(raw)
     except ValidationError as exc:
         raise HarnessError(format_validation_error(exc)) from None
+    check_method_sections(exp)
+    return exp
+
+
+def check_method_sections(exp: Experiment) -> None:
+    """Raise HarnessError unless every methods.<name> names a method and validates."""
+    for name in exp.methods:
+        try:
+            exp.method_config(name)
+        except ValidationError as exc:
+            raise HarnessError(format_validation_error(exc).replace("config error: ", f"config error: methods.{name}.", 1)) from None
+        except HarnessError as exc:
+            raise HarnessError(f"config error: methods.{name}: {exc}") from None

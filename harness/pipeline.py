@@ -1,48 +1,51 @@
-"""A run = the method's stages + each enabled benchmark's stages, executed through the store."""
+"""A run = the method's stages + every enabled benchmark's stages for each model it evaluates.
+
+`harness run --method all` runs several methods as separate runs in one process, phase by
+phase (all training, then all generation, then all judging, then scoring), so shared stages
+run once and one judge server serves every model.
+"""
 
 from __future__ import annotations
 
 import time
-from types import ModuleType
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterator
 
-from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
-from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
+from harness.benchmarks.base import enabled_benchmarks
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
 from harness.judges.preflight import check_judge_ready
-from harness.methods import get_method
+from harness.methods import METHODS, get_method
 from harness.models import check_available
 from harness.provenance import run_provenance
-from harness.stages import Stage, check_force, order_stages, run_stages
+from harness.stages import Resources, Stage, check_force, order_stages, run_stages
 from harness.store import Run, RunStore, check_run_id
 
-# name -> module with stages(exp), labels(exp), and the config section eval.<name>
-BENCHMARKS: dict[str, ModuleType] = {"alpaca_eval": alpaca_eval_pipeline, "mt_bench": mt_bench_pipeline}
+PHASES = ("method", "generate", "judge", "score")
+# `--method all`, in this order; methods registered later (seft) join when they exist.
+ALL_ORDER = ("base", "sft", "dpo", "rlhf", "seft")
 
 
-def enabled_benchmarks(exp: Experiment) -> list[str]:
-    """Return the names of the benchmarks this experiment runs."""
-    return [name for name in BENCHMARKS if getattr(exp.eval, name).enabled]
-
-
-# Benchmark stages run phase by phase (all generation, then all judging, then scoring), so
-# the policy engine is released before a judge server starts and one server serves all.
-PHASES = ("generate/", "judge/", "score/")
-
-
-def _phase(stage: Stage) -> int:
-    return next((i for i, prefix in enumerate(PHASES) if stage.name.startswith(prefix)), len(PHASES))
+def all_methods() -> list[str]:
+    """Return the registered methods `--method all` runs, in table order."""
+    known = METHODS.names()
+    return [m for m in ALL_ORDER if m in known] + [m for m in known if m not in ALL_ORDER]
 
 
 def plan(exp: Experiment, method_name: str) -> list[Stage]:
     """Return every stage of a run, topologically ordered; raises on an invalid plan."""
-    benchmark_stages = [s for name in enabled_benchmarks(exp) for s in BENCHMARKS[name].stages(exp)]
-    return order_stages(list(get_method(method_name).stages(exp)) + sorted(benchmark_stages, key=_phase))
+    method = get_method(method_name)
+    method_stages = list(method.stages(exp))
+    benchmark_stages = [s for model in method.evaluated_models(exp) for b in enabled_benchmarks(exp)
+                        for s in b.stages(exp, model)]
+    return order_stages(method_stages + sorted(benchmark_stages, key=lambda s: PHASES.index(s.phase)))
 
 
-def run_labels(exp: Experiment) -> list[str]:
-    """Return the honesty labels (subsets, proxy judges) that go with every number of the run."""
-    return [label for name in enabled_benchmarks(exp) for label in BENCHMARKS[name].labels(exp)]
+def run_labels(exp: Experiment, method_name: str) -> list[str]:
+    """Return the honesty labels (subsets, proxy judges, smoke data) that go with every number of the run."""
+    method_labels = getattr(get_method(method_name), "labels", None)
+    own = method_labels(exp) if method_labels else []
+    return own + [label for b in enabled_benchmarks(exp) for label in b.labels(exp)]
 
 
 def default_run_id(exp: Experiment, method_name: str) -> str:
@@ -53,11 +56,9 @@ def default_run_id(exp: Experiment, method_name: str) -> str:
 def preflight(exp: Experiment, method_name: str) -> None:
     """Raise HarnessError for anything missing here (data, models, judges); writes nothing."""
     exp.data_dir()
-    method_check = getattr(get_method(method_name), "preflight", None)
-    if method_check:
-        method_check(exp)
-    for name in enabled_benchmarks(exp):
-        check_judge_ready(judge_entry(exp, name), check_model=check_available)
+    get_method(method_name).preflight(exp)
+    for benchmark in enabled_benchmarks(exp):
+        check_judge_ready(judge_entry(exp, benchmark.name), check_model=check_available)
 
 
 def run_experiment(exp: Experiment, method_name: str, store: RunStore, *, run_id: str | None = None,
@@ -71,25 +72,64 @@ def run_experiment(exp: Experiment, method_name: str, store: RunStore, *, run_id
     return execute(exp, plan(exp, method_name), store, run_id=run_id, method=method_name, force=force, argv=argv)
 
 
+def run_methods(exp: Experiment, method_names: list[str], store: RunStore, *, force: set[str] | None = None,
+                argv: list[str] | None = None) -> list[Run]:
+    """Run several methods as separate runs (METHOD-PRESET) sharing stages and one judge; return the runs."""
+    for name in method_names:
+        preflight(exp, name)
+    plans = {name: plan(exp, name) for name in method_names}
+    for stages in plans.values():
+        check_force(stages, force)
+    resources = Resources()
+    with ExitStack() as stack:
+        runs = {name: stack.enter_context(_opened(exp, store, default_run_id(exp, name), name, argv)) for name in method_names}
+        try:
+            for i, phase in enumerate(PHASES):
+                for name in method_names:
+                    _tracked(runs[name], lambda n=name: run_stages(plans[n], exp, runs[n], store, force=force,
+                                                                   resources=resources, phases={phase}))
+                later = {u for stages in plans.values() for s in stages if s.phase in PHASES[i + 1:] for u in s.uses}
+                resources.close_unused(later)
+        finally:
+            resources.close_all()
+        for run in runs.values():
+            run.set_status("done")
+    return list(runs.values())
+
+
 def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: str, method: str,
-            force: set[str] | None = None, argv: list[str] | None = None) -> Run:
+            force: set[str] | None = None, argv: list[str] | None = None, resources: Resources | None = None) -> Run:
     """Run ``stages`` in the run folder ``run_id`` with provenance and status; return the run."""
     check_force(stages, force)
-    with store.open_run(run_id, method=method, preset=exp.preset, config=exp.resolved(),
-                        config_hash=exp.hash(), labels=run_labels(exp)) as run:
-        for section, value in run_provenance(exp, argv or []).items():
-            run.update_provenance(section, value)
+    with _opened(exp, store, run_id, method, argv) as run:
         started = time.monotonic()
-        try:
-            run_stages(stages, exp, run, store, force=force)
-        except KeyboardInterrupt:
-            run.set_status("interrupted")
-            raise
-        except BaseException as exc:
-            run.record["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            run.set_status("failed")
-            raise
-        run.record.pop("error", None)
+        _tracked(run, lambda: run_stages(stages, exp, run, store, force=force, resources=resources))
         run.set_status("done")
         print(f"stage graph: {len(stages)} stages in {time.monotonic() - started:.2f} s")
         return run
+
+
+@contextmanager
+def _opened(exp: Experiment, store: RunStore, run_id: str, method: str, argv: list[str] | None) -> Iterator[Run]:
+    """Open (and lock) a run with its labels and provenance written; yield it."""
+    labels = run_labels(exp, method) if method in METHODS else []
+    with store.open_run(run_id, method=method, preset=exp.preset, config=exp.resolved(),
+                        config_hash=exp.hash(), labels=labels) as run:
+        for section, value in run_provenance(exp, argv or []).items():
+            run.update_provenance(section, value)
+        yield run
+
+
+def _tracked(run: Run, body: Callable[[], object]) -> None:
+    """Call ``body``; on Ctrl-C mark the run interrupted, on an error failed (one-line reason), and re-raise."""
+    try:
+        body()
+    except KeyboardInterrupt:
+        run.set_status("interrupted")
+        raise
+    except BaseException as exc:
+        run.record["error"] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        run.set_status("failed")
+        raise
+    run.record.pop("error", None)
+

@@ -1,8 +1,15 @@
-"""The stage graph: content-keyed, skip-if-done, resumable steps of a run.
+"""The stage graph: content-keyed, shared, resumable steps of a run.
 
 A stage's key hashes its name and version, the config fields it reads, an optional
 fingerprint of external inputs (model files, data files) and the keys of the stages it
-needs. A stage whose manifest holds the same key and status "done" is skipped.
+needs. Outputs are content-addressed: a stage's folder is ``results/_stages/<name>/<key>``,
+shared by every run of the store, and each run folder links to the folders it used. A key
+finished by any run is reused, never recomputed: `--method all` trains a shared warm start
+once, and a sweep trains its reviser once.
+
+What a stage does to its run (metrics, provenance) goes through ``ctx.publish_metrics`` and
+``ctx.update_provenance``: both are recorded in the stage folder and replayed into every run
+that reuses the stage.
 """
 
 from __future__ import annotations
@@ -13,52 +20,72 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
+from filelock import FileLock
+
 from harness.config import Experiment, sha256_json
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
 from harness.store import Run, RunStore, now_iso
+
+EFFECTS_FILE = "run_effects.json"  # what a stage did to its run, replayed on reuse
 
 
 @dataclass(frozen=True)
 class Stage:
     """One cacheable step of a run."""
 
-    name: str                                  # "generate/alpaca_eval", "judge/mt_bench"
+    name: str                                  # "train/dpo", "generate/alpaca_eval@sft"
     version: int                               # bump when the stage's output changes
     reads: tuple[str, ...]                     # dotted config fields it depends on
     run: Callable[["StageContext"], dict | None]  # returns a summary for the manifest
     needs: tuple[str, ...] = ()                # stages whose outputs it consumes
-    uses: tuple[str, ...] = ()                 # shared resources (engines, judge servers)
+    uses: tuple[str, ...] = ()                 # resource prefixes it may open ("engine", "judge:ID")
     fingerprint: Callable[[Experiment], Any] | None = None  # external inputs' identity
+    exclusive: bool = False                    # close every engine and server before running (training)
+    phase: str = "method"                      # "method" | "generate" | "judge" | "score": --method all runs phase by phase
 
 
 class Resources:
     """Expensive objects shared across stages (a loaded engine, a judge server).
 
-    Each is opened on first use under a name; the runner closes those that no remaining
-    stage uses, so a policy engine is gone before a judge server starts.
+    Names are "kind:identity" (``engine:<weights sha>``, ``judge:<id>:<identity>``). A
+    stage's ``uses`` lists prefixes; the runner closes resources no remaining stage uses.
+    One object can serve several runs in one process (one judge start for many models).
     """
 
     def __init__(self) -> None:
         self._open: dict[str, tuple[Any, ExitStack]] = {}
 
-    def get(self, name: str, factory: Callable[[], ContextManager[Any]]) -> Any:
-        """Return the resource ``name``, entering ``factory()`` the first time."""
+    def get(self, name: str, factory: Callable[[], ContextManager[Any]], *, alone_in: str | None = None) -> Any:
+        """Return the resource ``name``, entering ``factory()`` the first time.
+
+        ``alone_in`` (a prefix such as "engine") closes other open resources under that
+        prefix first, so two models' engines are never loaded at once.
+        """
         if name not in self._open:
+            if alone_in is not None:
+                self._close([n for n in self._open if _under(n, alone_in)])
             stack = ExitStack()
             value = stack.enter_context(factory())
             self._open[name] = (value, stack)
         return self._open[name][0]
 
-    def close_unused(self, still_needed: set[str]) -> None:
-        """Close every open resource not named in ``still_needed``."""
-        for name in [n for n in self._open if n not in still_needed]:
-            _, stack = self._open.pop(name)
-            stack.close()
+    def close_unused(self, still_used: set[str]) -> None:
+        """Close every open resource that no prefix in ``still_used`` covers."""
+        self._close([n for n in self._open if not any(_under(n, u) for u in still_used)])
 
     def close_all(self) -> None:
         """Close every open resource."""
-        self.close_unused(set())
+        self._close(list(self._open))
+
+    def _close(self, names: list[str]) -> None:
+        for name in names:
+            _, stack = self._open.pop(name)
+            stack.close()
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ":")
 
 
 @dataclass
@@ -79,6 +106,32 @@ class StageContext:
     def input(self, name: str) -> Path:
         """Return the output folder of a needed stage."""
         return self.inputs[name]
+
+    def update_provenance(self, section: str, data: Any) -> None:
+        """Set a provenance section of this run, and of every run that reuses this stage."""
+        _record_effect(self.dir, "provenance", section, data)
+        self.run.update_provenance(section, data)
+
+    def publish_metrics(self, model: str, benchmark: str, metrics: dict) -> None:
+        """Store a model's headline metrics on a benchmark in this run (and in reusing runs)."""
+        _record_effect(self.dir, "metrics", f"{model}\t{benchmark}", metrics)
+        self.run.set_metrics(benchmark, metrics, model=model)
+
+
+def _record_effect(stage_dir: Path, kind: str, name: str, data: Any) -> None:
+    effects = read_json(stage_dir / EFFECTS_FILE, default={})
+    effects.setdefault(kind, {})[name] = data
+    atomic_write_json(stage_dir / EFFECTS_FILE, effects)
+
+
+def replay_effects(stage_dir: Path, run: Run) -> None:
+    """Apply what a finished stage did to its run (metrics, provenance) to ``run``."""
+    effects = read_json(stage_dir / EFFECTS_FILE, default={})
+    for section, data in effects.get("provenance", {}).items():
+        run.update_provenance(section, data)
+    for name, metrics in effects.get("metrics", {}).items():
+        model, _, benchmark = name.partition("\t")
+        run.set_metrics(benchmark, metrics, model=model)
 
 
 def stage_key(stage: Stage, exp: Experiment, input_keys: dict[str, str]) -> str:
@@ -129,45 +182,79 @@ def check_force(stages: list[Stage], force: set[str] | None) -> None:
         raise HarnessError(f"--force: unknown stage(s) {', '.join(sorted(unknown))}; stages: {', '.join(s.name for s in stages)}")
 
 
-def run_stages(stages: list[Stage], exp: Experiment, run: Run, store: RunStore, *,
-               force: set[str] | None = None, log: Callable[[str], None] = print) -> dict[str, str]:
-    """Run the stage graph in order, skipping finished ones; return {stage: key}.
+def forced_closure(stages: list[Stage], force: set[str] | None) -> set[str]:
+    """Return ``force`` plus every stage that depends on a forced one (ordered ``stages``)."""
+    forced = set(force or ())
+    for stage in stages:
+        if any(n in forced for n in stage.needs):
+            forced.add(stage.name)
+    return forced
 
-    ``force`` names stages to rerun even when finished (their dependants rerun too,
-    since their input keys are unchanged but their inputs are new: they are forced as well).
+
+def run_stages(stages: list[Stage], exp: Experiment, run: Run, store: RunStore, *,
+               force: set[str] | None = None, log: Callable[[str], None] = print,
+               resources: Resources | None = None, phases: set[str] | None = None) -> dict[str, str]:
+    """Run the stage graph in order, reusing finished keys from the whole store; return {stage: key}.
+
+    ``force`` names stages to rerun even when finished; their dependants rerun too.
+    ``resources`` lets several runs in one process share engines and judge servers (the
+    caller then closes it). ``phases`` runs only stages of those phases; the others must
+    be finished already (an earlier call ran them) and are only linked.
     """
     ordered = order_stages(stages)
     check_force(ordered, force)
-    forced = set(force or ())
+    forced = forced_closure(ordered, force)
     keys: dict[str, str] = {}
-    resources = Resources()
+    owned = resources is None
+    resources = resources or Resources()
     try:
         for i, stage in enumerate(ordered):
             key = stage_key(stage, exp, keys)
             keys[stage.name] = key
-            out_dir = run.stage_dir(stage.name)
-            manifest = read_json(out_dir / "manifest.json", default={})
-            if any(n in forced for n in stage.needs):
-                forced.add(stage.name)
-            if manifest.get("key") == key and manifest.get("status") == "done" and stage.name not in forced:
-                log(f"[skip] {stage.name} (key {key}, finished {manifest.get('finished')})")
-                run.set_stage(stage.name, key=key, status="done", cached=True)
-                continue
-            log(f"[run ] {stage.name} (key {key})")
-            run.set_stage(stage.name, key=key, status="running", cached=False, started=now_iso())
-            atomic_write_json(out_dir / "manifest.json", {"stage": stage.name, "key": key, "version": stage.version, "status": "running"})
-            ctx = StageContext(exp=exp, run=run, store=store, stage=stage, key=key, dir=out_dir,
-                               inputs={n: run.stage_dir(n) for n in stage.needs}, resources=resources, log=log)
-            started = time.monotonic()
-            summary = stage.run(ctx) or {}
-            seconds = round(time.monotonic() - started, 2)
-            atomic_write_json(out_dir / "manifest.json", {
-                "stage": stage.name, "key": key, "version": stage.version, "status": "done",
-                "finished": now_iso(), "seconds": seconds, "needs": {n: keys[n] for n in stage.needs},
-                "summary": summary,
-            })
-            run.set_stage(stage.name, status="done", seconds=seconds, summary=summary)
-            resources.close_unused({u for later in ordered[i + 1:] for u in later.uses})
+            selected = phases is None or stage.phase in phases
+            _run_one(stage, key, exp, run, store, keys, resources, log,
+                     force=stage.name in forced and selected, execute=selected)
+            later = [s for s in ordered[i + 1:] if phases is None or s.phase in phases]
+            if owned:
+                resources.close_unused({u for s in later for u in s.uses})
     finally:
-        resources.close_all()
+        if owned:
+            resources.close_all()
     return keys
+
+
+def _run_one(stage: Stage, key: str, exp: Experiment, run: Run, store: RunStore, keys: dict[str, str],
+             resources: Resources, log: Callable[[str], None], *, force: bool, execute: bool) -> None:
+    """Reuse ``stage`` at ``key`` if finished in the store, else run it (under the key's lock)."""
+    out_dir = store.stage_output(stage.name, key)
+    with FileLock(str(out_dir) + ".lock"):
+        manifest = read_json(out_dir / "manifest.json", default={})
+        done = manifest.get("status") == "done"
+        if done and not force:
+            origin = "" if manifest.get("run") == run.id else f" from run {manifest.get('run')}"
+            log(f"[skip] {stage.name} (key {key}{origin})")
+            run.link_stage(stage.name, out_dir)
+            replay_effects(out_dir, run)
+            run.set_stage(stage.name, key=key, status="done", cached=True, shared_from=manifest.get("run"))
+            return
+        if not execute:
+            raise HarnessError(f"stage {stage.name} (key {key}) has not run yet; run the whole plan")
+        if stage.exclusive:
+            resources.close_all()  # free GPU memory (engines, judge servers) for training
+        log(f"[run ] {stage.name} (key {key})")
+        run.link_stage(stage.name, out_dir)
+        (out_dir / EFFECTS_FILE).unlink(missing_ok=True)
+        run.set_stage(stage.name, key=key, status="running", cached=False, started=now_iso())
+        atomic_write_json(out_dir / "manifest.json", {"stage": stage.name, "key": key, "version": stage.version,
+                                                      "status": "running", "run": run.id})
+        ctx = StageContext(exp=exp, run=run, store=store, stage=stage, key=key, dir=out_dir,
+                           inputs={n: store.stage_output(n, keys[n]) for n in stage.needs}, resources=resources, log=log)
+        started = time.monotonic()
+        summary = stage.run(ctx) or {}
+        seconds = round(time.monotonic() - started, 2)
+        atomic_write_json(out_dir / "manifest.json", {
+            "stage": stage.name, "key": key, "version": stage.version, "status": "done", "run": run.id,
+            "finished": now_iso(), "seconds": seconds, "needs": {n: keys[n] for n in stage.needs},
+            "summary": summary,
+        })
+        run.set_stage(stage.name, status="done", seconds=seconds, summary=summary)

@@ -6,12 +6,15 @@ Layout:
     results/<run_id>/run.json          status, stages with keys, metrics
     results/<run_id>/config.yaml       the resolved experiment
     results/<run_id>/provenance.json   git, packages, hardware, model/data hashes
-    results/<run_id>/<stage name>/     a stage's outputs and manifest.json
+    results/<run_id>/<stage name>      link to the stage folder the run used
+    results/_stages/<stage name>/<key>/ a stage's outputs and manifest.json, shared by runs
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,10 +107,27 @@ class Run:
         self.record: dict[str, Any] = read_json(self.dir / "run.json", default={}) or {}
 
     def stage_dir(self, stage_name: str) -> Path:
-        """Return (and create) the folder holding a stage's outputs."""
+        """Return (and create) a folder of this run's own (not content-addressed) outputs."""
         path = self.dir / stage_name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def link_stage(self, stage_name: str, target: Path) -> None:
+        """Point results/<run>/<stage name> at the shared stage folder ``target``.
+
+        A real folder left there by an older layout is kept, renamed to <name>.legacy.
+        """
+        link = self.dir / stage_name
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink():
+            if Path(os.readlink(link)) == Path(os.path.relpath(target, link.parent)):
+                return
+            link.unlink()
+        elif link.exists():
+            legacy = link.with_name(link.name + ".legacy")
+            shutil.rmtree(legacy, ignore_errors=True)
+            link.rename(legacy)
+        link.symlink_to(os.path.relpath(target, link.parent), target_is_directory=True)
 
     def save(self) -> None:
         """Persist run.json and refresh this run's line in the store index."""
@@ -125,9 +145,15 @@ class Run:
         self.record.setdefault("stages", {}).setdefault(name, {}).update(fields)
         self.save()
 
-    def set_metrics(self, benchmark: str, metrics: dict) -> None:
-        """Store a benchmark's headline metrics under run.json's `metrics` and save."""
-        self.record.setdefault("metrics", {})[benchmark] = metrics
+    def set_metrics(self, benchmark: str, metrics: dict, model: str = "policy") -> None:
+        """Store a model's headline metrics on a benchmark and save.
+
+        run.json keeps ``model_metrics[model][benchmark]`` for every evaluated model and
+        ``metrics[benchmark]`` for the run's final model ("policy").
+        """
+        self.record.setdefault("model_metrics", {}).setdefault(model, {})[benchmark] = metrics
+        if model == "policy":
+            self.record.setdefault("metrics", {})[benchmark] = metrics
         self.save()
 
     def update_provenance(self, section: str, data: Any) -> None:
@@ -156,6 +182,12 @@ class RunStore:
         """Return the shared ItemCache results/_cache/<kind>/<name>.jsonl."""
         safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
         return ItemCache(self.root / "_cache" / kind / f"{safe}.jsonl")
+
+    def stage_output(self, stage_name: str, key: str) -> Path:
+        """Return (and create) the content-addressed folder of a stage at ``key``."""
+        path = self.root / "_stages" / stage_name / key
+        path.mkdir(parents=True, exist_ok=True)
+        return path
 
     def exists(self, run_id: str) -> bool:
         """Return whether a run folder with run.json exists."""
@@ -201,6 +233,7 @@ class RunStore:
         """Replace this run's summary in results/index.json (locked read-modify-write)."""
         summary = {k: record.get(k) for k in ("run_id", "method", "preset", "status", "config_hash", "created", "updated", "labels")}
         summary["metrics"] = record.get("metrics", {})
+        summary["model_metrics"] = record.get("model_metrics", {})
         self.root.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.root / ".index.lock")):
             index = read_json(self.root / "index.json", default={"runs": {}})

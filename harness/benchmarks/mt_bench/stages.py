@@ -4,34 +4,42 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from functools import partial
 
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
 from harness.benchmarks.mt_bench.protocol import (
     Judgment,
     aggregate,
     build_judge_requests,
+    judge_decoding,
     load_answers,
     needs_retry,
     retry_request,
     sampling_temperature,
     score_judgment,
 )
-from harness.benchmarks.policy_outputs import generate_with_policy
+from harness.benchmarks.base import (
+    ASSUMED_JUDGE_REPLY_TOKENS,
+    ASSUMED_MT_ANSWER_TOKENS,
+    BENCHMARKS,
+    CHARS_PER_TOKEN,
+    POLICY,
+    Benchmark,
+    StageNames,
+    stage_names,
+)
+from harness.benchmarks.generation import generate_with_model, generator_name
 from harness.config import Experiment
 from harness.data.hashing import files_sha256
 from harness.benchmarks.mt_bench.loaders import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Prompt
 from harness.engines.base import GenerationRequest, Sampling
 from harness.io import atomic_write_json, atomic_write_text, read_json
-from harness.judges.types import JudgeResponse
-from harness.methods import POLICY_STAGE
+from harness.judges.types import JudgeRequest, JudgeResponse
 from harness.stages import Stage, StageContext
 
 NAME = "mt_bench"
 N_FULL = 80
-GENERATE = "generate/mt_bench"
-JUDGE = "judge/mt_bench"
-SCORE = "score/mt_bench"
 
 
 def data_sha256(exp: Experiment) -> str:
@@ -73,11 +81,11 @@ def answers_jsonl(questions: list[Prompt], turns: dict[str, list[str]], **per_qu
     return "".join(line(q) + "\n" for q in questions)
 
 
-def run_generate(ctx: StageContext) -> dict:
+def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: answer turn 1, then turn 2 given turn 1; write FastChat-format answers.jsonl."""
     exp = ctx.exp
     questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
-    ctx.run.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(questions), "subset": len(questions) < N_FULL})
+    ctx.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(questions), "subset": len(questions) < N_FULL})
 
     def sampling(category: str | None) -> Sampling:
         return Sampling(temperature=sampling_temperature(category), top_p=1.0,
@@ -87,10 +95,10 @@ def run_generate(ctx: StageContext) -> dict:
     for turn in range(2):
         requests = [GenerationRequest(q.id, tuple((m["role"], m["content"]) for m in q.messages(tuple(a["text"] for a in answers[q.id]))),
                                       sampling(q.category)) for q in questions]
-        for q, record in zip(questions, generate_with_policy(ctx, requests, f"{NAME}-turn{turn + 1}")):
-            answers[q.id].append(record)
+        for q, record in zip(questions, generate_with_model(ctx, names.model, requests, f"{NAME}-turn{turn + 1}")):
+            answers[q.id].append({**record, "text": record["text"].strip()})  # FastChat strips each answer
     atomic_write_text(ctx.dir / "answers.jsonl", answers_jsonl(
-        questions, {q.id: [a["text"] for a in answers[q.id]] for q in questions}, model_id=ctx.run.id,
+        questions, {q.id: [a["text"] for a in answers[q.id]] for q in questions}, model_id=generator_name(ctx, names.model),
         completion_tokens={q.id: [a["completion_tokens"] for a in answers[q.id]] for q in questions}))
     return {"n_questions": len(questions), "subset": len(questions) < N_FULL,
             **{k: v for k, v in ctx.stats.items() if k.startswith(NAME)}}
@@ -102,7 +110,7 @@ def judge_files_sha256(exp: Experiment) -> str:
     return files_sha256([root / "judge_prompts.jsonl", root / "reference_answer" / f"{exp.eval.mt_bench.reference}.jsonl"])
 
 
-def run_judge(ctx: StageContext) -> dict:
+def run_judge(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: grade both turns 1-10 with FastChat's prompts; parse failures counted (re-asked only if max_parse_retries)."""
     exp = ctx.exp
     cfg = exp.eval.mt_bench
@@ -110,7 +118,7 @@ def run_judge(ctx: StageContext) -> dict:
     root = exp.data_dir() / "mt_bench"
     reference_file = root / "reference_answer" / f"{cfg.reference}.jsonl"
     questions = load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category)
-    answers = load_answers(ctx.input(GENERATE) / "answers.jsonl", questions)
+    answers = load_answers(ctx.input(names.generate) / "answers.jsonl", questions)
     pairs = build_judge_requests(questions, answers, load_reference_answers(reference_file),
                                  load_judge_prompts(root / "judge_prompts.jsonl"), entry.id, mode,
                                  reference_file=str(reference_file))
@@ -131,33 +139,52 @@ def run_judge(ctx: StageContext) -> dict:
         pending = retry
     ordered = [judgments[(m.question_id, m.turn)] for m, _ in pairs]
     atomic_write_text(ctx.dir / "judgments.jsonl", "".join(json.dumps(asdict(j), ensure_ascii=False) + "\n" for j in ordered))
-    ctx.run.update_provenance("judges.mt_bench", {"judge": entry.output_fields(), "mode": mode, "reference": cfg.reference,
+    ctx.update_provenance("judges.mt_bench", {"judge": entry.output_fields(), "mode": mode, "reference": cfg.reference,
                                                    "files_sha256": judge_files_sha256(exp)})
     return {**totals, "mode": mode, "n": len(ordered), "n_unscored": sum(j.score is None for j in ordered)}
 
 
-def run_score(ctx: StageContext) -> dict:
+def run_score(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: turn 1 / turn 2 / average / per-category scores; write metrics.json and the run's metrics."""
-    judgments = [Judgment(**json.loads(line)) for line in (ctx.input(JUDGE) / "judgments.jsonl").read_text().splitlines()]
+    judgments = [Judgment(**json.loads(line)) for line in (ctx.input(names.judge) / "judgments.jsonl").read_text().splitlines()]
     metrics = aggregate(judgments)
-    judge = read_json(ctx.input(JUDGE) / "manifest.json", default={}).get("summary", {})
+    judge = read_json(ctx.input(names.judge) / "manifest.json", default={}).get("summary", {})
     metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=ctx.exp.eval.mt_bench.reference,
                    judge_cost_usd=judge.get("cost_usd", 0.0), subset=metrics["n_questions"] < N_FULL, labels=labels(ctx.exp))
     atomic_write_json(ctx.dir / "metrics.json", metrics)
-    ctx.run.set_metrics(NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_out_of_range", "n_questions", "judge",
+    ctx.publish_metrics(names.model, NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_out_of_range", "n_questions", "judge",
                                                         "mode", "subset", "labels")})
     return {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed")}
 
 
-def stages(exp: Experiment) -> list[Stage]:
-    """Return the MT-Bench stages for a run whose policy comes from the "policy" stage."""
+def estimate_requests(exp: Experiment) -> tuple[list[JudgeRequest], int]:
+    """Return stand-in MT-Bench judge requests and the completion tokens each is assumed to use."""
+    cfg = exp.eval.mt_bench
+    entry, mode = judge_entry(exp, "mt_bench"), judge_mode(exp)
+    root = exp.data_dir() / "mt_bench"
+    questions = load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category)
+    answer = "x" * CHARS_PER_TOKEN * min(ASSUMED_MT_ANSWER_TOKENS, cfg.max_new_tokens)
+    pairs = build_judge_requests(questions, {q.id: (answer, answer) for q in questions},
+                                 load_reference_answers(root / "reference_answer" / f"{cfg.reference}.jsonl"),
+                                 load_judge_prompts(root / "judge_prompts.jsonl"), entry.id, mode)
+    reply = ASSUMED_JUDGE_REPLY_TOKENS if mode == "unconstrained" else judge_decoding(mode)["max_tokens"] // 4
+    return [req for _, req in pairs], reply
+
+
+def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
+    """Return the MT-Bench stages scoring the model stage ``model``."""
     entry = judge_entry(exp, NAME)
+    names = stage_names(NAME, model)
     return [
-        Stage(name=GENERATE, version=1, needs=(POLICY_STAGE,), uses=("engine:policy",), run=run_generate,
+        Stage(name=names.generate, version=2, needs=(model,), uses=("engine",), run=partial(run_generate, names=names),
               reads=("eval.mt_bench.per_category", "eval.mt_bench.max_new_tokens", "generation.engine", "seed"),
-              fingerprint=data_sha256),
-        Stage(name=JUDGE, version=2, needs=(GENERATE,), uses=(judge_resource(entry),), run=run_judge,
+              fingerprint=data_sha256, phase="generate"),
+        Stage(name=names.judge, version=2, needs=(names.generate,), uses=(judge_resource(entry),),
+              run=partial(run_judge, names=names),
               reads=("eval.mt_bench.reference", "eval.mt_bench.mode", "eval.mt_bench.max_parse_retries"),
-              fingerprint=lambda e: {"judge": judge_fingerprint(e, NAME), "files": judge_files_sha256(e)}),
-        Stage(name=SCORE, version=1, needs=(JUDGE,), run=run_score, reads=()),
+              fingerprint=lambda e: {"judge": judge_fingerprint(e, NAME), "files": judge_files_sha256(e)}, phase="judge"),
+        Stage(name=names.score, version=2, needs=(names.judge,), run=partial(run_score, names=names), reads=(), phase="score"),
     ]
+
+
+BENCHMARKS.register(NAME)(Benchmark(NAME, stages=stages, labels=labels, estimate_requests=estimate_requests))
