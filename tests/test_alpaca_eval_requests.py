@@ -8,12 +8,15 @@ import math
 
 import pandas as pd
 import pytest
-from alpaca_eval import utils
+from alpaca_eval import completion_parsers, utils
 from alpaca_eval.annotators import PairwiseAnnotator
+from fake_openai_server import FakeOpenAIServer
 
 from harness.benchmarks.alpaca_eval.annotator import load_annotator
 from harness.benchmarks.alpaca_eval.outputs import read_json_list
 from harness.benchmarks.alpaca_eval.requests import PairItem, annotation_record, build_requests, parse_preference
+from harness.judges.openai_client import OpenAIJudge
+from harness.judges.registry import JudgeEntry
 from harness.judges.types import JudgeResponse
 
 ANNOTATIONS = "alpaca_eval/published/{model}/weighted_alpaca_eval_gpt4_turbo_annotations.json.gz"
@@ -128,6 +131,26 @@ def test_unparseable_responses_give_none(annotator):
     assert parse_preference(annotator, JudgeResponse(key=meta.key, text="m"), meta) is None
     assert parse_preference(annotator, JudgeResponse(key=meta.key, text="", error="timeout"), meta) is None
     assert parse_preference(annotator, None, meta) is None
+
+
+def test_blank_verdict_is_read_from_its_logprobs_as_alpaca_eval_does(annotator):
+    """alpaca_eval's OpenAI decoder turns an empty completion into " " and its logprob parser still reads the
+    verdict token's alternatives: the judge is asked once and the item gets alpaca_eval's preference."""
+    pairs = build_requests(annotator, _items(), judge_id="fake")
+    with FakeOpenAIServer(("empty", "ok")) as server:
+        entry = JudgeEntry(id="fake", backend="openai_compatible", model="fake-judge", base_url=server.base_url,
+                           max_retries=2, backoff_base_s=0.01, backoff_max_s=0.05)
+        judge = OpenAIJudge(entry, base_url=server.base_url, model=entry.model)
+        responses = {r.key: r for r in judge.complete([request for _, request in pairs[:2]])}
+        # What alpaca_eval's decoder makes of the same reply: the choice as a dict, its empty text replaced by " ".
+        upstream_choice = server.completion({"logprobs": True, "top_logprobs": annotator.top_logprobs}, "")["choices"][0]
+    upstream_choice["text"] = " "
+    [upstream] = completion_parsers.logprob_parser(upstream_choice, **annotator.parser_kwargs)
+    assert len(server.requests) == 2  # one call per item: no retry of the blank verdict
+    for meta, request in pairs[:2]:
+        response = responses[request.key]
+        assert (response.error, response.text, response.attempts) == (None, "", 1)
+        assert parse_preference(annotator, response, meta) == pytest.approx(3 - upstream if meta.is_swapped else upstream)
 
 
 def test_identical_outputs_are_a_tie_without_a_judgement(annotator):

@@ -9,10 +9,12 @@ the requests the bounded retry policy allows; every failure is counted in `harne
 of the run store and no captured output; a rejected key (401) stops the run with exit 2 and a
 one-line `error:` naming the judge, without the key.
 
-Unparseable completions (garbage) are the judge's answer, not a transport failure: they are
-cached and counted (AlpacaEval n_missing, MT-Bench n_failed), and only MT-Bench re-asks them
-within the run (its parse retries, FastChat's protocol); a rerun does not ask again (alpaca_eval's
-own annotator also stores missing annotations by default, ``is_store_missing_annotations``).
+Unparseable and blank completions (garbage, empty) are the judge's answer, not a transport
+failure (alpaca_eval's decoder keeps a blank reply and parses its logprobs; FastChat records -1):
+they are cached and counted (AlpacaEval n_missing, MT-Bench n_failed), and only MT-Bench re-asks
+them within the run, because this run opts in to parse retries (FastChat's protocol has none); a
+rerun does not ask again (alpaca_eval's own annotator also stores missing annotations by default,
+``is_store_missing_annotations``).
 """
 
 from __future__ import annotations
@@ -33,16 +35,17 @@ KEY_ENV = "FAULTS_JUDGE_API_KEY"
 JUDGE_ID = "faulty-judge"
 REVOKED_JUDGE_ID = "revoked-judge"
 MAX_RETRIES = 2  # the registry entry's max_retries: at most 3 HTTP calls per attempt sequence
-MAX_PARSE_RETRIES = 2  # eval.mt_bench.max_parse_retries (default): MT-Bench re-asks unparsed verdicts twice
+MAX_PARSE_RETRIES = 2  # eval.mt_bench.max_parse_retries (opt-in; default 0): MT-Bench re-asks unparsed verdicts twice
 N_ALPACA = 6
 MT_VERDICT = "The answer is fine. Rating: [[7]]"
 
 # One schedule per AlpacaEval item / MT-Bench question (both turns), in data order.
 FAULTS = [("429", "ok"), ("500", "ok"), ("slow", "ok"), ("empty", "ok"), ("garbage",), ("500",)]
 RECOVERED_ALPACA = 5  # its judge recovers before the rerun: the rerun asks once more and succeeds
-# HTTP calls the first run makes for a prompt with each schedule (MT-Bench's garbage: parse retries).
-CALLS = {("ok",): 1, ("429", "ok"): 2, ("500", "ok"): 2, ("slow", "ok"): 2, ("empty", "ok"): 2,
+# HTTP calls the first run makes for a prompt with each schedule; MT-Bench re-asks blank and garbage verdicts.
+CALLS = {("ok",): 1, ("429", "ok"): 2, ("500", "ok"): 2, ("slow", "ok"): 2, ("empty", "ok"): 1, ("garbage",): 1,
          ("500",): MAX_RETRIES + 1}
+MT_BENCH_CALLS = CALLS | {("empty", "ok"): 2, ("garbage",): 1 + MAX_PARSE_RETRIES}
 
 
 class ScriptedJudge(FakeOpenAIServer):
@@ -124,7 +127,7 @@ def runs(tmp_path_factory, experiment_factory, harness_cli, harness_env, package
 
     with ScriptedJudge(rules, slow_s=3.0) as server, FakeOpenAIServer(("401",)) as revoked_server:
         common = {"backend": "openai_compatible", "model": "fake-gpt", "api_key_env": KEY_ENV,
-                  "decoding": {"temperature": 0.0, "max_tokens": 64}, "concurrency": 4, "timeout_s": 1.0,
+                  "concurrency": 4, "timeout_s": 1.0,
                   "max_retries": MAX_RETRIES, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
                   "alpaca_eval": {"annotator": "weighted_alpaca_eval_gpt4_turbo", "guided": None},
                   "mt_bench": {"mode": "unconstrained"}}
@@ -133,7 +136,7 @@ def runs(tmp_path_factory, experiment_factory, harness_cli, harness_env, package
             {"id": JUDGE_ID, "base_url": server.base_url, **common},
             {"id": REVOKED_JUDGE_ID, "base_url": revoked_server.base_url, **common}]}, sort_keys=False))
         sections = {"eval": {"judge_registry": str(registry), "alpaca_eval": {"limit": N_ALPACA},
-                             "mt_bench": {"per_category": 1, "max_new_tokens": 8}},
+                             "mt_bench": {"per_category": 1, "max_new_tokens": 8, "max_parse_retries": MAX_PARSE_RETRIES}},
                     "generation": {"max_new_tokens": 8}}
         config = experiment_factory(root, "faults.yaml", models={"judge": JUDGE_ID}, **sections)
         revoked_config = experiment_factory(root, "revoked.yaml", models={"judge": REVOKED_JUDGE_ID}, **sections)
@@ -187,19 +190,16 @@ def test_run_finishes_with_metrics_for_both_benchmarks(runs: Runs):
 def test_retries_are_bounded_per_prompt(runs: Runs):
     for prompt, n in runs.first_counts.items():
         schedule = runs.first_schedules[prompt]
-        if schedule == ("garbage",):  # accepted by the client; MT-Bench re-asks it as parse retries
-            expected = 1 + MAX_PARSE_RETRIES if prompt in runs.server.mt_bench_prompts() else 1
-        else:
-            expected = CALLS[schedule]
+        expected = (MT_BENCH_CALLS if prompt in runs.server.mt_bench_prompts() else CALLS)[schedule]
         assert n == expected, (schedule, n, prompt[:200])
         assert n <= (MAX_RETRIES + 1) * (1 + MAX_PARSE_RETRIES)
 
 
 def test_failures_are_counted_not_dropped(runs: Runs):
     ae = runs.first_show["metrics"]["alpaca_eval"]
-    # Item 4 (garbage verdict) has no preference; item 5 failed every attempt.
+    # Items 3 and 4 (blank and garbage verdicts, no m/M alternatives) have no preference; item 5 failed every attempt.
     assert ae["n_judge_failures"] == 1
-    assert ae["n_missing"] == 2
+    assert ae["n_missing"] == 3
     assert ae["n_total"] + ae["n_missing"] == N_ALPACA
     # Question 4: both turns unparsed after parse retries; question 5: both turns failed.
     assert runs.first_show["metrics"]["mt_bench"]["n_failed"] == 4
@@ -226,7 +226,7 @@ def test_rerun_asks_only_for_failed_judgments(runs: Runs):
         else:
             assert n == 0, (schedule, prompt[:200])
     ae = runs.rerun_show["metrics"]["alpaca_eval"]
-    assert ae["n_judge_failures"] == 0 and ae["n_missing"] == 1  # the garbage verdict stays missing
+    assert ae["n_judge_failures"] == 0 and ae["n_missing"] == 2  # the blank and garbage verdicts stay missing
     assert runs.rerun_show["metrics"]["mt_bench"]["n_failed"] == 4
     for stage in ("policy", "generate/alpaca_eval", "generate/mt_bench"):
         assert f"[skip] {stage} " in runs.rerun.stdout, stage

@@ -85,8 +85,9 @@ class OpenAIJudge:
     ) -> Iterator[JudgeResponse]:
         """Yield one JudgeResponse per request as each finishes (``error`` set when every
         attempt failed). ``accept`` may reject completions the caller cannot parse; they
-        are retried like empty ones. After yielding every finished response, raises
-        BudgetExceeded if the budget stopped new calls, and HarnessError on 401/403."""
+        are retried like ones that break the request's guided constraint. After yielding
+        every finished response, raises BudgetExceeded if the budget stopped new calls, and
+        HarnessError on 401/403."""
         if not requests:
             return
         api_key = self._api_key()
@@ -241,11 +242,13 @@ class OpenAIJudge:
 def _unusable(
     request: JudgeRequest, text: str, token_logprobs: list[dict], accept: Callable[[str], bool] | None
 ) -> str | None:
-    """Return why a completion cannot be used for ``request``, or None if it can."""
+    """Return why a completion cannot be used for ``request``, or None if it can.
+
+    An empty or blank reply is the judge's answer, not a failure: alpaca_eval's decoder
+    keeps it (as " ") and still parses its logprobs; FastChat records it as unparsed.
+    """
     guided = request.guided or {}
     shown = repr(text[:80])
-    if not text.strip():
-        return "empty completion"
     if "choice" in guided and text not in guided["choice"]:
         return f"completion {shown} is not one of the guided choices"
     if "regex" in guided and re.fullmatch(guided["regex"], text, re.DOTALL) is None:

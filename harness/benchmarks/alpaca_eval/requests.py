@@ -135,7 +135,7 @@ def parse_preference(annotator: Annotator, response: JudgeResponse | None, meta:
         return TIE_PREFERENCE
     if response is None or response.error:
         return None
-    completion = _as_openai_choice(response) if annotator.parses_logprobs else response.text
+    completion = _as_openai_choice(response) if annotator.parses_logprobs else _decoded_text(response)
     parser = utils.get_module_attribute(completion_parsers, annotator.parser)
     try:
         parsed = list(parser(completion, **annotator.parser_kwargs))
@@ -156,7 +156,12 @@ def _as_openai_choice(response: JudgeResponse) -> dict:
         {"top_logprobs": [{"token": t, "logprob": lp} for t, lp in entry.get("top", {}).items()]}
         for entry in response.token_logprobs
     ]
-    return {"logprobs": {"content": content}, "text": response.text}
+    return {"logprobs": {"content": content}, "text": _decoded_text(response)}
+
+
+def _decoded_text(response: JudgeResponse) -> str:
+    """The completion text as alpaca_eval's OpenAI decoder hands it to parsers: an empty reply becomes " "."""
+    return response.text or " "
 
 
 def annotation_record(
