@@ -116,6 +116,26 @@ def estimate(
     typer.echo(format_estimate(compute(_experiment(preset, config, overrides), methods)))
 
 
+@app.command("judge-check")
+def judge_check(
+    judge: str = typer.Argument(..., help="Judge id from the registry."),
+    against: list[Path] = typer.Option([], "--against", help="Published run folder (repeatable; default: every packaged one)."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check a seeded subset of N items per model."),
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    results: Path = ResultsOption,
+) -> None:
+    """Measure JUDGE against the official AlpacaEval judge: agreement, position bias, noise, length bias."""
+    exp = _experiment(None, config, overrides)
+    from harness.judge_check.stages import run_judge_check
+    from harness.judge_check.summary import format_summary
+    from harness.store import RunStore
+
+    run, summary = run_judge_check(exp, judge, RunStore(results), against=against or None, limit=limit, argv=sys.argv)
+    typer.echo(format_summary(summary))
+    typer.echo(f"run {run.id}: {run.record['status']} -> {run.dir}")
+
+
 @app.command("ls")
 def list_runs(results: Path = ResultsOption) -> None:
     """List runs: id, method, preset, status and headline metrics."""

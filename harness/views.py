@@ -6,6 +6,7 @@ import shlex
 from pathlib import Path
 
 from harness.io import read_json
+from harness.judge_check.records import run_judge_trust
 from harness.store import Run, RunStore, run_is_live
 
 HEADLINES = (("alpaca_eval", "win_rate", "AE2 WR"), ("alpaca_eval", "lc_win_rate", "AE2 LC"), ("mt_bench", "average", "MT avg"))
@@ -33,7 +34,8 @@ def run_summaries(store: RunStore) -> list[dict]:
         run_dir = store.root / summary["run_id"]
         status = shown_status(summary.get("status"), run_dir)
         resume = resume_command(summary, run_dir) if status == "interrupted" else None
-        summaries.append({**summary, "status": status, "resume": resume})
+        trust = run_judge_trust(store, summary["run_id"], summary.get("metrics") or {})
+        summaries.append({**summary, "status": status, "resume": resume, "judge_trust": trust})
     return summaries
 
 
@@ -55,6 +57,7 @@ def run_record(run: Run) -> dict:
         "stages": {name: {"key": s.get("key"), "status": s.get("status"), "cached": s.get("cached"), "seconds": s.get("seconds")}
                    for name, s in rec.get("stages", {}).items()},
         "metrics": rec.get("metrics", {}),
+        "judge_trust": run_judge_trust(run.store, run.id, rec.get("metrics", {})),
         "path": str(run.dir),
     }
 
@@ -69,18 +72,23 @@ def runs_table(summaries: list[dict]) -> str:
     """Return a fixed-width table of run summaries; '*' marks labelled (subset/proxy) numbers."""
     if not summaries:
         return "no runs yet (try: harness run --method base)"
-    header = ["run", "method", "preset", "status"] + [h for _, _, h in HEADLINES]
+    trust = any("judge_trust" in s for s in summaries)
+    header = ["run", "method", "preset", "status"] + [h for _, _, h in HEADLINES] + (["judge κ"] if trust else [])
     rows = [header]
     for s in summaries:
         mark = "*" if s.get("labels") else ""
         metrics = s.get("metrics") or {}
         rows.append([s["run_id"], s.get("method") or "-", s.get("preset") or "-", s.get("status") or "-"]
                     + [_fmt((metrics.get(b) or {}).get(k)) + (mark if (metrics.get(b) or {}).get(k) is not None else "")
-                       for b, k, _ in HEADLINES])
+                       for b, k, _ in HEADLINES]
+                    + ([_trust_cell(s.get("judge_trust") or {})] if trust else []))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if any(s.get("labels") for s in summaries):
         lines.append("* labelled number (subset, proxy judge or metric, imported): see `harness show RUN`")
+    if trust:
+        lines.append("judge κ: the judge's measured agreement with the official AlpacaEval judge (harness judge-check JUDGE); "
+                     "'unchecked': never measured, '!': near chance")
     lines += [f"{s['run_id']} was interrupted; resume it with: {s['resume']}" for s in summaries if s.get("resume")]
     return "\n".join(lines)
 
@@ -94,6 +102,8 @@ def run_text(record: dict) -> str:
     if record.get("resume"):
         lines.append(f"interrupted; resume with: {record['resume']}")
     lines += [f"label: {label}" for label in record["labels"]]
+    trust_labels = {label for t in (record.get("judge_trust") or {}).values() for label in t["labels"]}
+    lines += [f"label: {label}" for label in sorted(trust_labels)]
     lines.append("stages:")
     for name, s in record["stages"].items():
         extra = " (cached)" if s.get("cached") else (f" ({s['seconds']}s)" if s.get("seconds") is not None else "")
@@ -101,7 +111,20 @@ def run_text(record: dict) -> str:
     for bench, metrics in record["metrics"].items():
         lines.append(f"{bench}:")
         lines += [f"  {k}: {_fmt(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list))]
+        if bench in (record.get("judge_trust") or {}):
+            lines.append(f"  {record['judge_trust'][bench]['text']}")
     return "\n".join(lines)
+
+
+def _trust_cell(trust: dict) -> str:
+    """Return the judge-agreement cell of `harness ls`: kappa per distinct judge, "unchecked", or "-"."""
+    cells = []
+    for t in {t["judge"]: t for t in trust.values()}.values():
+        if t["agreement"] is None:
+            cells.append("unchecked" if t["labels"] else "official")
+        else:
+            cells.append(_fmt(t["agreement"].get("kappa")) + ("!" if t["labels"] else ""))
+    return ", ".join(cells) or "-"
 
 
 def _number(value, se=None) -> str:

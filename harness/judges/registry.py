@@ -22,6 +22,7 @@ OPERATIONAL_FIELDS = {
     "backoff_base_s": True,
     "backoff_max_s": True,
     "server": {"gpu_memory_utilization": True, "startup_timeout_s": True},
+    "last_check": True,
 }
 
 
@@ -83,6 +84,20 @@ class VLLMServerSettings(_Strict):
         return args + list(self.extra_args)
 
 
+class LastCheck(_Strict):
+    """The summary of this judge's last `harness judge-check`, so users pick a judge by data.
+    ``identity``: the short sha256 of the judge identity it measured (harness.judge_check.records)."""
+
+    kappa: float | None
+    kappa_ci: tuple[float | None, float | None]
+    kendall_tau: float | None
+    kendall_tau_ci: tuple[float | None, float | None] = (None, None)
+    accuracy: float | None = None
+    n: int = Field(ge=1)
+    date: str
+    identity: str
+
+
 class JudgeEntry(_Strict):
     """One judge of the registry."""
 
@@ -102,6 +117,7 @@ class JudgeEntry(_Strict):
     alpaca_eval: AlpacaEvalSettings = AlpacaEvalSettings()
     mt_bench: MTBenchSettings = MTBenchSettings()
     server: VLLMServerSettings | None = None  # vllm_local only; defaults filled in there
+    last_check: LastCheck | None = None  # measured, not configured: never part of the judge's identity
 
     @model_validator(mode="before")
     @classmethod
