@@ -119,7 +119,7 @@ def fake_judge(fake_judge_server, tmp_path_factory: pytest.TempPathFactory) -> P
     entry = {
         "id": FAKE_JUDGE_ID, "backend": "openai_compatible", "model": "fake-judge-model",
         "base_url": fake_judge_server.base_url, "api_key_env": FAKE_JUDGE_KEY_ENV,
-        "decoding": {"temperature": 0.0, "max_tokens": 16}, "concurrency": 4, "timeout_s": 10,
+        "concurrency": 4, "timeout_s": 10,
         "max_retries": 1, "backoff_base_s": 0.01, "backoff_max_s": 0.05,
         "alpaca_eval": {"annotator": "weighted_alpaca_eval_gpt4_turbo", "guided": {"choice": ["m", "M"]}},
         "mt_bench": {"mode": "constrained"},

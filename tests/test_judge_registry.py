@@ -62,8 +62,11 @@ def test_user_registry_is_merged_over_the_default(tmp_path: Path) -> None:
 
 
 def test_unknown_fields_are_rejected(tmp_path: Path) -> None:
-    message = registry_error(tmp_path, LOCAL | {"decoding": {"temprature": 0.0}})
-    assert "judge 'mine': decoding.temprature: Extra inputs are not permitted" in message
+    message = registry_error(tmp_path, LOCAL | {"mt_bench": {"mdoe": "weighted"}})
+    assert "judge 'mine': mt_bench.mdoe: Extra inputs are not permitted" in message
+    # A judge has no decoding of its own: each benchmark's protocol sets it on every request.
+    message = registry_error(tmp_path, LOCAL | {"decoding": {"temperature": 0.0}})
+    assert "judge 'mine': decoding: Extra inputs are not permitted" in message
 
 
 @pytest.mark.parametrize(

@@ -30,13 +30,6 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class Decoding(_Strict):
-    """Default decoding for judge calls that do not set their own."""
-
-    temperature: float = Field(0.0, ge=0.0)
-    max_tokens: int = Field(1024, ge=1)
-
-
 class Price(_Strict):
     """USD per million tokens."""
 
@@ -107,7 +100,6 @@ class JudgeEntry(_Strict):
     base_url: str | None = Field(None, pattern=r"^https?://")
     # The NAME of the environment variable holding the key (never the key itself).
     api_key_env: str | None = Field(None, pattern=r"^[A-Z_][A-Z0-9_]*$")
-    decoding: Decoding = Decoding()
     price_per_million: Price = Price(input=0.0, output=0.0)
     concurrency: int = Field(4, ge=1)
     timeout_s: float = Field(120.0, gt=0.0)
