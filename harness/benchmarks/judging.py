@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
+from tqdm import tqdm
+
 from harness.config import Experiment, sha256_json
 from harness.judges.build import open_judge
 from harness.judges.cost import Budget
@@ -88,19 +90,21 @@ def judge_cached(ctx: StageContext, entry: JudgeEntry, requests: Sequence[JudgeR
     if missing:
         max_usd = ctx.exp.eval.max_usd
         budget = ctx.resources.get(BUDGET, lambda: nullcontext(Budget(max_usd) if max_usd is not None else None))
+        ctx.log(f"  judging {len(missing)} requests with {entry.id} ({stats['cached']} cached)")
         judge = ctx.resources.get(judge_resource(entry), lambda: open_judge(
             entry, lambda ref: Path(resolve_model(ref).path), ctx.run.dir / "logs", budget=budget))
-        ctx.log(f"  judging {len(missing)} requests with {entry.id} ({stats['cached']} cached)")
-        for response in judge.complete(missing, accept=accept):
-            record = asdict(response)
-            stats["calls"] += 1
-            stats["prompt_tokens"] += response.prompt_tokens
-            stats["completion_tokens"] += response.completion_tokens
-            stats["cost_usd"] += response.cost_usd
-            if response.error:
-                stats["failed"] += 1
-            else:
-                cache.put_many([{**record, "key": stored[response.key]}])
-            results[response.key] = record
+        with tqdm(total=len(missing), desc=ctx.stage.name, unit="request") as bar:
+            for response in judge.complete(missing, accept=accept):
+                record = asdict(response)
+                stats["calls"] += 1
+                stats["prompt_tokens"] += response.prompt_tokens
+                stats["completion_tokens"] += response.completion_tokens
+                stats["cost_usd"] += response.cost_usd
+                if response.error:
+                    stats["failed"] += 1
+                else:
+                    cache.put_many([{**record, "key": stored[response.key]}])
+                results[response.key] = record
+                bar.update()
     stats["cost_usd"] = round(stats["cost_usd"], 6)
     return results, stats
