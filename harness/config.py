@@ -13,7 +13,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.data.plan import DataPlanConfig
-from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -64,8 +63,6 @@ class DataConfig(Strict):
     """Training data and where evaluation data lives (None: the packaged copy)."""
 
     data_dir: str | None = None
-    preference: DatasetSpec | None = None
-    prompt_pool: DatasetSpec | None = None
     plan: DataPlanConfig | None = None  # the training data every method shares (harness.data.plan)
 
 

