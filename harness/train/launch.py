@@ -58,14 +58,28 @@ def run_training(job: TrainJob, stage_dir: Path, *, accelerate_config: Path | No
         + (f", resuming from {resume.name}" if resume else "") + f"; log: {stage_dir / 'train.log'}")
     env = {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p),
            "PYTHONUNBUFFERED": "1"}
-    child = SupervisedProcess(launch_command(job_file, config), log_path=stage_dir / "train.log", env=env)
+    log_path = stage_dir / "train.log"
+    log_start = log_path.stat().st_size if log_path.is_file() else 0
+    child = SupervisedProcess(launch_command(job_file, config), log_path=log_path, env=env)
     started = time.monotonic()
     with child:
         status = child.wait()
     wall_s = time.monotonic() - started
     if status != 0 or not job.compute_file.is_file():
-        raise HarnessError(f"training ({job.trainer}) failed with status {status}: {child.log_tail(LOG_TAIL_LINES)}")
+        reason = _error_line(log_path, log_start)
+        detail = f"{reason} (full log: {log_path})" if reason else child.log_tail(LOG_TAIL_LINES)
+        raise HarnessError(f"training ({job.trainer}) failed with status {status}: {detail}")
     return _record(job, stage_dir, wall_s)
+
+
+def _error_line(log_path: Path, start: int) -> str | None:
+    """Return the child's last one-line `error: ...` (a HarnessError in harness.train.run) logged after byte
+    ``start``, or None; accelerate's own traceback follows it in the log and would bury it."""
+    with log_path.open("rb") as log:
+        log.seek(start)
+        lines = log.read().decode(errors="replace").splitlines()
+    errors = [line.strip() for line in lines if line.startswith("error: ")]
+    return errors[-1] if errors else None
 
 
 def _record(job: TrainJob, stage_dir: Path, wall_s: float) -> dict:
