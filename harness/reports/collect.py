@@ -68,8 +68,11 @@ class RunData:
 
     @property
     def labels(self) -> list[str]:
-        """Return the run's honesty labels (subset, proxy judge, smoke data, imported)."""
-        return list(self.record.get("labels") or [])
+        """Return the run's honesty labels (subset, proxy judge, smoke data, imported) and its metrics' labels, sorted."""
+        per_metric = [label for models in (self.record.get("model_metrics") or {}).values() for m in models.values()
+                      for label in (m or {}).get("labels") or []]
+        per_metric += [label for m in (self.record.get("metrics") or {}).values() for label in (m or {}).get("labels") or []]
+        return sorted(set(self.record.get("labels") or []) | set(per_metric))
 
     @property
     def seed(self) -> Any:

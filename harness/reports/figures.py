@@ -29,9 +29,9 @@ def _pyplot():
 
 
 def numbers_status(runs: list[RunData]) -> str:
-    """Return how trustworthy the plotted numbers are: 'official', or the markers that apply."""
+    """Return how the plotted numbers are labelled: the markers that apply (smoke, subset, proxy...), or none."""
     found = sorted({m for run in runs for m in markers(MethodGroup(run.id, run.method, [run]))})
-    return "official" if not found else "labelled: " + ", ".join(found) + " (see Table 0)"
+    return "not labelled (no subset, proxy or smoke marker)" if not found else "labelled: " + ", ".join(found) + " (see Table 0)"
 
 
 def save(ctx: ReportContext, fig, key: str, title: str, source: str, runs: list[RunData]) -> Figure:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
 from harness.errors import HarnessError
@@ -36,7 +36,7 @@ def build_report(runs: list[RunData], out_dir: Path, *, title: str = "SEFT bench
 
 def _environment(autoescape: bool) -> Environment:
     env = Environment(loader=PackageLoader("harness.reports", "templates"), trim_blocks=True, lstrip_blocks=True,
-                      autoescape=select_autoescape(["html"]) if autoescape else False, keep_trailing_newline=True)
+                      autoescape=autoescape, keep_trailing_newline=True)
     env.filters["md_table"] = markdown_table
     env.filters["md_text"] = _markdown_text
     return env

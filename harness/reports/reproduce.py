@@ -75,19 +75,20 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
         exp = load_experiment(preset=preset)
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
-        for target in TARGETS.values():
-            present = [m for m in target.methods if registered(m)]
+        for target in TARGETS.values():  # targets needing the same methods share their runs
             missing = [m for m in target.methods if not registered(m)]
             try:
-                rows = estimate(exp, present)
+                # An unregistered method is counted as one final-policy evaluation (what base costs).
+                rows = estimate(exp, [m for m in target.methods if registered(m)]) + estimate(exp, ["base"]) * len(missing)
                 budget = (f"{sum(r['calls'] for r in rows):,} judge calls, about ${sum(r['usd'] for r in rows):,.2f} "
                           f"({', '.join(sorted({r['judge'] + ' -> ' + r['model'] for r in rows}))})")
             except HarnessError as exc:
                 budget = f"not estimated here: {exc}"
             lines.append(f"  {target.name}: {target.description}; methods {', '.join(target.methods)}")
-            lines.append(f"    judge budget (registered methods): {budget}")
+            lines.append(f"    judge budget: {budget}")
             if missing:
-                lines.append(f"    missing: methods not registered yet: {', '.join(missing)}")
+                lines.append(f"    missing: methods not registered yet: {', '.join(missing)} "
+                             "(budget counts each as one final-policy evaluation)")
     return "\n".join(lines)
 
 

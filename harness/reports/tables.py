@@ -237,7 +237,10 @@ def significance_rows(groups: list[MethodGroup]) -> list[dict]:
 def significance_frame(groups: list[MethodGroup]) -> pd.DataFrame:
     """Return Table 3 as display strings (empty when no pair shares scored items)."""
     rows = significance_rows(groups)
-    return pd.DataFrame([{**r, "Δ": f"{r['Δ']:+.2f}", "95% CI": f"[{r['95% CI'][0]:+.2f}, {r['95% CI'][1]:+.2f}]",
+    def signed(x: float) -> str:
+        return f"{round(x, 2) + 0.0:+.2f}"  # + 0.0 turns -0.0 into 0.0
+
+    return pd.DataFrame([{**r, "Δ": signed(r["Δ"]), "95% CI": f"[{signed(r['95% CI'][0])}, {signed(r['95% CI'][1])}]",
                           "p": f"{r['p']:.4f}", "p (Holm)": f"{r['p (Holm)']:.4f}"} for r in rows])
 
 
