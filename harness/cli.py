@@ -164,6 +164,60 @@ def presets() -> None:
     typer.echo("\n".join(list_presets()))
 
 
+ReportsOption = typer.Option(Path("reports"), "--reports", help="Folder that holds reports/<name>/.")
+
+
+@app.command()
+def report(runs: Optional[list[str]] = typer.Argument(None, help="Run ids (default: every finished run)."),
+           name: str = typer.Option("latest", "--name", help="Report folder name under --reports."),
+           results: Path = ResultsOption, reports: Path = ReportsOption) -> None:
+    """Render reports/NAME/report.md and report.html from the run store alone; print both paths."""
+    from harness.reports.collect import read_runs
+    from harness.reports.render import render_runs
+
+    for path in render_runs(read_runs(results, runs or []), reports, name):
+        typer.echo(str(path))
+
+
+@app.command()
+def compare(runs: list[str] = typer.Argument(..., help="Run ids to compare."), results: Path = ResultsOption) -> None:
+    """Print the main table and the paired deltas (vs base and SFT) of the given runs."""
+    from harness.reports.collect import read_runs
+    from harness.reports.terminal import compare_text
+
+    typer.echo(compare_text(read_runs(results, runs)))
+
+
+@app.command()
+def reproduce(
+    target: Optional[str] = typer.Argument(None, help="table-1 or figures."),
+    list_targets: bool = typer.Option(False, "--list", help="Show what can be reproduced and what each needs."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    results: Path = ResultsOption,
+    reports: Path = ReportsOption,
+) -> None:
+    """Run (or reuse) every method a paper table/figure set needs under a preset, then render it."""
+    from harness.reports import reproduce as repro
+
+    if list_targets:
+        typer.echo(repro.describe([preset] if preset else None))
+        return
+    if target is None:
+        raise HarnessError("harness reproduce needs a target (table-1 or figures) or --list")
+    chosen = repro.get_target(target)
+    exp = _experiment(preset, config, overrides)
+    from harness.reports.render import render_runs
+    from harness.store import RunStore
+
+    runs, missing = repro.run_target(chosen, exp, RunStore(results), argv=sys.argv, log=typer.echo)
+    for path in render_runs(runs, reports, f"{chosen.name}-{exp.preset or exp.name}", sections=list(chosen.sections)):
+        typer.echo(str(path))
+    if missing:
+        typer.echo(f"note: rendered without {', '.join(missing)} (not registered yet)")
+
+
 def main() -> None:
     """Console entry point: HarnessError -> one line on stderr, exit status 2."""
     try:
