@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from harness.benchmarks.base import enabled_benchmarks
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
+from harness.logs import chatter_to
 from harness.judges.preflight import check_judge_ready
 from harness.methods import METHODS, get_method
 from harness.models import check_available
@@ -83,6 +84,7 @@ def run_methods(exp: Experiment, method_names: list[str], store: RunStore, *, fo
     resources = Resources()
     with ExitStack() as stack:
         runs = {name: stack.enter_context(_opened(exp, store, default_run_id(exp, name), name, argv)) for name in method_names}
+        stack.enter_context(chatter_to(runs[method_names[0]].dir / "logs"))  # engine chatter: one log for the invocation
         try:
             for i, phase in enumerate(PHASES):
                 for name in method_names:
@@ -101,7 +103,7 @@ def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: st
             force: set[str] | None = None, argv: list[str] | None = None, resources: Resources | None = None) -> Run:
     """Run ``stages`` in the run folder ``run_id`` with provenance and status; return the run."""
     check_force(stages, force)
-    with _opened(exp, store, run_id, method, argv) as run:
+    with _opened(exp, store, run_id, method, argv) as run, chatter_to(run.dir / "logs"):
         started = time.monotonic()
         _tracked(run, lambda: run_stages(stages, exp, run, store, force=force, resources=resources))
         run.set_status("done")
