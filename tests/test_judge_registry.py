@@ -40,7 +40,7 @@ def test_default_registry_holds_the_paper_and_offline_judges() -> None:
     assert judges["gpt-4"].model == "gpt-4-0613"
     assert (judges["gpt-4"].price_per_million.input, judges["gpt-4"].price_per_million.output) == (30.0, 60.0)
     local = judges["local-openai"]
-    assert (local.base_url, local.api_key_env) == ("http://127.0.0.1:8000/v1", "LOCAL_JUDGE_API_KEY")
+    assert (local.base_url, local.api_key_env) == ("http://127.0.0.1:8000/v1", None)
     assert local.price_per_million.input == local.price_per_million.output == 0.0
     small = judges["smollm2-local"]
     assert (small.backend, small.model) == ("vllm_local", "packaged:smollm2-135m-instruct")
