@@ -196,3 +196,27 @@ def test_bad_input_is_one_line_and_exit_2(store: Path, harness_cli, args, messag
     done = harness_cli(*args, "--results", store)
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error: ") and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_published_runs_give_leaderboard_rows_and_a_significant_paired_difference(harness_cli, packaged_data: Path,
+                                                                                 tmp_path: Path) -> None:
+    """Real rows: two imported leaderboard runs reproduce the leaderboard's win rates, and their paired
+    difference over the 805 shared prompts equals the difference of win rates, with an interval excluding 0."""
+    import pandas as pd
+
+    published = packaged_data / "alpaca_eval" / "published"
+    board = pd.read_csv(published / "weighted_alpaca_eval_gpt4_turbo_leaderboard.csv", index_col=0)
+    for model in ("alpaca-7b", "claude-2"):
+        done = harness_cli("eval", "import", published / model, "--results", tmp_path / "results")
+        assert done.returncode == 0, done.stderr
+    done = harness_cli("compare", "import-alpaca-7b", "import-claude-2", "--results", tmp_path / "results")
+    assert done.returncode == 0, done.stderr
+    for model in ("alpaca-7b", "claude-2"):
+        row = board.loc[model]
+        assert re.search(rf"import-{model}\s+1\s+\S+ \(proxy\)\s+{row.win_rate:.2f} ± {row.standard_error:.2f}", done.stdout)
+    delta = board.loc["claude-2"].win_rate - board.loc["alpaca-7b"].win_rate
+    match = re.search(r"import-claude-2 vs import-alpaca-7b\s+AE2 win rate \(points\)\s+805\s+1 vs 1\s+(\S+)\s+\[(\S+), (\S+)\]", done.stdout)
+    assert match, done.stdout
+    difference, low, high = (float(g.rstrip("]")) for g in match.groups())
+    assert difference == pytest.approx(delta, abs=0.01)
+    assert 0 < low < difference < high

@@ -246,4 +246,4 @@ def group_runs(runs: list[RunData]) -> list[MethodGroup]:
             name = method if per_method[method] == 1 else f"{method} ({members[0].id})"
         out.append(MethodGroup(name, method, members))
     rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(out, key=lambda g: (rank.get(g.method, len(rank)), g.method, g.name))
+    return sorted(out, key=lambda g: rank.get(g.method, len(rank)))  # stable: other methods keep the order given

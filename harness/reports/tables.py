@@ -71,7 +71,9 @@ def _judge_cell(group: MethodGroup) -> str:
             continue
         agreement = metrics.get("judge_agreement")
         kappa = agreement.get("kappa") if isinstance(agreement, dict) else None
-        trust = f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float)) else "agreement not checked"
+        proxy = any(label.startswith(f"{benchmark}: proxy judge") for label in group.labels)
+        trust = (f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float))
+                 else "agreement not checked" if proxy else "official judge")
         parts.append(f"{benchmark}: {metrics['judge']} ({trust})")
     return "; ".join(parts) or MISSING
 
@@ -210,8 +212,11 @@ PAIRED_BENCHMARKS: dict[str, tuple[Callable[[RunData], dict[str, float]], float,
 
 
 def significance_rows(groups: list[MethodGroup]) -> list[dict]:
-    """Return one row per (method vs base/SFT, benchmark): paired difference, 95% interval, p and Holm p."""
-    references = [g for g in groups if g.method in ("base", "sft")]
+    """Return one row per (method vs base/SFT, benchmark): paired difference, 95% interval, p and Holm p.
+
+    Without a base or SFT group (e.g. only imported runs) every group is compared with the first one.
+    """
+    references = [g for g in groups if g.method in ("base", "sft")] or groups[:1]
     rows, compared = [], set()
     for ref in references:
         for g in groups:
@@ -249,8 +254,9 @@ def significance(ctx: ReportContext) -> Block:
     """Return paired bootstrap differences of each method against base and SFT over shared prompts."""
     frame = significance_frame(ctx.groups)
     if frame.empty:
-        return Block(skipped="needs a base or SFT run and another method with per-item judgments on shared prompts")
-    notes = ["Δ = method minus reference, over the prompts (AlpacaEval) or question turns (MT-Bench) both scored; "
+        return Block(skipped="needs two methods with per-item judgments on shared prompts")
+    notes = ["Reference: base and SFT where present, else the first method listed. "
+             "Δ = method minus reference, over the prompts (AlpacaEval) or question turns (MT-Bench) both scored; "
              "paired bootstrap (10,000 resamples; seeds resampled per side when a method has several), "
              "two-sided p, Holm-corrected over every row of this table."]
     return Block(tables=[Table("Paired differences", frame, notes)])

@@ -33,5 +33,5 @@ def compare_text(runs: Iterable[Run | RunData]) -> str:
     lines = ["Main comparison", main_frame(groups).drop(columns=["Judge"]).to_string(index=False), "",
              "Paired differences (bootstrap 95% CI, Holm-corrected p)"]
     lines.append(deltas.to_string(index=False) if not deltas.empty else
-                 "  none: needs a base or SFT run and another method with per-item judgments on shared prompts")
+                 "  none: needs two methods with per-item judgments on shared prompts")
     return "\n".join(lines + _labels_text(data))
