@@ -86,7 +86,7 @@ def runs_table(summaries: list[dict]) -> str:
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
     if any(s.get("labels") for s in summaries):
         lines.append("* labelled number (subset, proxy judge or metric, imported): see `harness show RUN`")
-    if trust:
+    if any(s.get("judge_trust") for s in summaries):
         lines.append("judge κ: the judge's measured agreement with the official AlpacaEval judge (harness judge-check JUDGE); "
                      "'unchecked': never measured, '!': near chance")
     lines += [f"{s['run_id']} was interrupted; resume it with: {s['resume']}" for s in summaries if s.get("resume")]

@@ -133,7 +133,8 @@ def test_show_and_ls_put_the_judge_agreement_beside_its_numbers(harness_cli, fak
             run.set_status("done")
     shown = harness_cli("show", "checked", "--results", store.root)
     assert shown.returncode == 0, shown.stderr
-    assert f"judge {FAKE_JUDGE_ID}: agreement with official κ=0.03 [-0.10, 0.15], Kendall τ=1.00 [0.33, 1.00], n=192" in shown.stdout
+    assert (f"judge {FAKE_JUDGE_ID}: agreement with the official AlpacaEval judge κ=0.03 [-0.10, 0.15], "
+            "Kendall τ=1.00 [0.33, 1.00], n=192") in shown.stdout
     assert "label: judge agreement with official κ=0.03" in shown.stdout
     unchecked = harness_cli("show", "unchecked", "--results", store.root)
     assert "judge gpt-4o: never checked against the official judge" in unchecked.stdout

@@ -96,7 +96,7 @@ def agreement_text(agreement: dict | None, entry: JudgeEntry) -> str:
     if agreement is None:
         return f"judge {entry.id}: never checked against the official judge (run: harness judge-check {entry.id})"
     kappa_ci, tau_ci = agreement.get("kappa_ci") or [None, None], agreement.get("kendall_tau_ci") or [None, None]
-    return (f"judge {entry.id}: agreement with official κ={_fmt(agreement.get('kappa'))} "
+    return (f"judge {entry.id}: agreement with the official AlpacaEval judge κ={_fmt(agreement.get('kappa'))} "
             f"[{_fmt(kappa_ci[0])}, {_fmt(kappa_ci[1])}], Kendall τ={_fmt(agreement.get('kendall_tau'))} "
             f"[{_fmt(tau_ci[0])}, {_fmt(tau_ci[1])}], n={agreement.get('n')} ({agreement.get('source')}, {agreement.get('date')})")
 
