@@ -16,6 +16,7 @@ discovery stays cheap.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from typing import Callable, Generic, Iterable, TypeVar
 
@@ -47,10 +48,9 @@ class Registry(Generic[T]):
             return
         self._discovered = True
         for package in self.packages:
-            try:
-                pkg = importlib.import_module(package)
-            except ModuleNotFoundError:
-                continue
+            if importlib.util.find_spec(package) is None:
+                continue  # an optional package that is not there (errors inside one still raise)
+            pkg = importlib.import_module(package)
             for info in pkgutil.walk_packages(getattr(pkg, "__path__", []), prefix=f"{package}."):
                 importlib.import_module(info.name)
 
