@@ -235,7 +235,8 @@ def _run_one(stage: Stage, key: str, exp: Experiment, run: Run, store: RunStore,
             log(f"[skip] {stage.name} (key {key}{origin})")
             run.link_stage(stage.name, out_dir)
             replay_effects(out_dir, run)
-            run.set_stage(stage.name, key=key, status="done", cached=True, shared_from=manifest.get("run"))
+            run.set_stage(stage.name, key=key, status="done", cached=True, shared_from=manifest.get("run"),
+                          summary=manifest.get("summary", {}))
             return
         if not execute:
             return  # another phase runs it

@@ -54,7 +54,8 @@ def run_record(run: Run) -> dict:
         "updated": rec.get("updated"),
         "labels": rec.get("labels", []),
         "error": rec.get("error"),
-        "stages": {name: {"key": s.get("key"), "status": s.get("status"), "cached": s.get("cached"), "seconds": s.get("seconds")}
+        "stages": {name: {"key": s.get("key"), "status": s.get("status"), "cached": s.get("cached"), "seconds": s.get("seconds"),
+                          "summary": s.get("summary")}
                    for name, s in rec.get("stages", {}).items()},
         "metrics": rec.get("metrics", {}),
         "judge_trust": run_judge_trust(run.store, run.id, rec.get("metrics", {})),
@@ -108,12 +109,31 @@ def run_text(record: dict) -> str:
     for name, s in record["stages"].items():
         extra = " (cached)" if s.get("cached") else (f" ({s['seconds']}s)" if s.get("seconds") is not None else "")
         lines.append(f"  {name:<28} {s.get('status') or '-':<8} key {s.get('key') or '-'}{extra}")
+        lines += [f"    {line}" for line in _stage_details(s.get("summary") or {})]
     for bench, metrics in record["metrics"].items():
         lines.append(f"{bench}:")
         lines += [f"  {k}: {_fmt(v)}" for k, v in metrics.items() if not isinstance(v, (dict, list))]
         if bench in (record.get("judge_trust") or {}):
             lines.append(f"  {record['judge_trust'][bench]['text']}")
     return "\n".join(lines)
+
+
+def _stage_details(summary: dict) -> list[str]:
+    """Return the lines `harness show` prints under a stage: data-plan sizes and decontamination, training compute."""
+    lines = []
+    if "sets" in summary:
+        lines.append("sets: " + ", ".join(f"{k} {v}" for k, v in summary["sets"].items()))
+    for source, matches in (summary.get("decontaminated") or {}).items():
+        lines.append(f"decontaminated {source}: " + ", ".join(f"{n} matching {b}" for b, n in matches.items()))
+    if "steps" in summary:
+        compute = (f"trained {summary['steps']} steps, {summary.get('train_tokens', '-')} tokens, "
+                   f"{_fmt(summary.get('wall_s'))} s on {summary.get('device', '-')}, peak {_fmt(summary.get('peak_memory_mb'))} MB")
+        if summary.get("resumed_from"):
+            compute += f", resumed from {summary['resumed_from']}"
+        lines.append(compute)
+    if summary.get("heldout_accuracy") is not None:
+        lines.append(f"held-out pair accuracy {_fmt(summary['heldout_accuracy'])}")
+    return lines
 
 
 def _trust_cell(trust: dict) -> str:

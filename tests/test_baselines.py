@@ -67,6 +67,14 @@ def test_all_methods_train_on_one_data_plan_and_are_scored(all_methods_store: di
     assert any("synthetic preferences" in label for label in runs["dpo"]["labels"])
 
 
+def test_show_reports_data_plan_and_training_compute(all_methods_store: dict, harness_cli) -> None:
+    shown = harness_cli("show", "rlhf-smoke", "--results", all_methods_store["results"], cwd=all_methods_store["root"])
+    assert shown.returncode == 0, shown.stderr
+    assert "sets: train" in shown.stdout                              # data plan sizes
+    assert "trained 2 steps" in shown.stdout                          # compute of each training stage
+    assert "held-out pair accuracy" in shown.stdout                   # the reward model's check
+
+
 def test_rerun_of_all_methods_reuses_every_stage(all_methods_store: dict) -> None:
     lines = [line for line in all_methods_store["again"].stdout.splitlines() if line.startswith("[")]
     assert lines and all(line.startswith("[skip]") for line in lines), lines
