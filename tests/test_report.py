@@ -67,7 +67,7 @@ def test_report_has_every_table_and_the_figures_it_has_data_for(report: Path) ->
         assert (report / "figures" / f"{figure}.svg").read_text().lstrip().startswith("<?xml")
         assert f"](figures/{figure}.png)" in md
     # No training or SEFT records in base/external runs: those figures say why instead of drawing anything.
-    for reason in ("no training stage wrote train_metrics.json", "no SEFT round records with decision counts",
+    for reason in ("no training stage wrote train_metrics.json with curves", "no SEFT round records with decision counts",
                    "no run has metrics for SEFT round models", "needs runs at two or more values of methods.seft.pool_fraction"):
         assert reason in md
     assert not (report / "figures" / "training_curves.png").exists()

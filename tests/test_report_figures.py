@@ -40,15 +40,16 @@ def write_run(results: Path, run_id: str, method: str, *, stages: dict[str, dict
 def seft_store(tmp_path: Path) -> Path:
     """A SEFT run with a training stage, two evaluated rounds with round records, and a pool-fraction sweep."""
     results = tmp_path / "results"
-    history = [{"step": s, "loss": 2.0 / s, "rewards/chosen": 0.1 * s, "objective/kl": 0.01 * s} for s in range(1, 6)]
-    train = {"steps": 5, "tokens": 5000, "wall_s": 42.0, "device": "cuda", "peak_memory_gib": 11.5, "log_history": history}
-    rounds = {f"seft/round-{n}/round_stats.json": {"decisions": {"keep": 10 * n, "minor": 5, "major": 3},
+    history = [{"step": s, "loss": 2.0 / s, "reward": 0.1 * s, "kl": 0.01 * s} for s in range(1, 6)]
+    train = {"summary": {"steps": 5, "train_tokens": 5000, "wall_s": 42.0, "device": "cuda", "peak_memory_mb": 11776.0},
+             "curves": {k: [[e["step"], e[k]] for e in history] for k in ("loss", "reward", "kl")}, "log_history": history}
+    rounds = {f"seft/round-{n}-targets/round_stats.json": {"decisions": {"keep": 10 * n, "minor": 5, "major": 3},
                                                    "reward_before": [0.1, 0.2], "reward_after": [0.3, 0.4 * n]} for n in (1, 2)}
     round_metrics = {f"seft/round-{n}": {"alpaca_eval": {"win_rate": 10.0 + n}, "mt_bench": {"average": 5.5 + n / 10}} for n in (1, 2)}
     for fraction in (0.25, 0.5, 1.0):
         write_run(results, f"seft-{fraction}", "seft",
-                  stages={"train/reviser": {"status": "done"}, "seft/round-1": {"status": "done"}, "seft/round-2": {"status": "done"}},
-                  files={"train/reviser/train_metrics.json": train, **rounds}, model_metrics=round_metrics,
+                  stages={name: {"status": "done"} for name in ("seft/reviser", "seft/round-1-targets", "seft/round-2-targets")},
+                  files={"seft/reviser/train_metrics.json": train, **rounds}, model_metrics=round_metrics,
                   config={"seed": 0, "methods": {"seft": {"pool_fraction": fraction}}})
     return results
 
@@ -71,3 +72,11 @@ def test_cost_table_sums_training_records(seft_store: Path, tmp_path: Path) -> N
     row = frame.iloc[0]
     assert (row["Train steps"], row["Train tokens"], row["Train wall (s)"], row["Device"], row["Peak mem (GiB)"]) == (
         "5", "5,000", "42", "cuda", "11.5")
+
+
+def test_intermediate_models_get_their_own_rows(seft_store: Path, tmp_path: Path) -> None:
+    report = build_report(read_runs(seft_store, ["seft-0.5"]), tmp_path / "report", sections=["main"])
+    tables = report.parts[0][1].tables
+    assert [t.caption for t in tables][1].startswith("Intermediate models")
+    assert tables[1].frame[["Model stage", "AE2 WR ± SE", "MT avg"]].values.tolist() == [
+        ["seft/round-1", "11.00", "5.60"], ["seft/round-2", "12.00", "5.70"]]

@@ -6,11 +6,12 @@ through the run folder (stage folders may be links into ``results/_stages``), an
 
 - ``run.json`` ``metrics[benchmark]`` (the final policy) and ``model_metrics[model stage][benchmark]``
   (every evaluated model stage, e.g. "seft/round-1"), headline fields as the score stages write them;
-- ``<training stage>/train_metrics.json``: steps, tokens, wall_s, device, peak memory
-  (``peak_memory_gib`` or ``peak_memory_bytes``), ``log_history`` (TRL's list of logged dicts);
-- SEFT round stages (``seft/round-N...``): their run.json stage summary merged with
-  ``round_stats.json`` when present: ``decisions`` {keep, minor, major, ...}, ``edit_distance``,
-  ``length_before`` / ``length_after``, ``filtered`` {reason: count}, ``reward_before`` / ``reward_after``;
+- ``<training stage>/train_metrics.json`` (harness/train/launch.py): ``summary`` {steps, train_tokens,
+  wall_s, device, peak_memory_mb, ...}, ``curves`` {loss|reward|kl|...: [[step, value], ...]}, ``log_history``;
+- SEFT round stages (``seft/round-N`` and ``seft/round-N-targets``): their run.json stage summaries merged
+  with ``round_stats.json`` when present: ``decisions`` {keep, minor, major, ...}, ``edit_distance``,
+  ``length_before`` / ``length_after`` ({n, mean, median, max}), ``filtered`` {reason: count}, and, where the
+  experiment has a reward model, ``reward_before`` / ``reward_after`` (a mean or a list of rewards);
 - ``run.json`` ``sweep`` {"id", ...} and ``config.yaml`` ``methods.seft.pool_fraction`` for scaling sweeps;
 - judge agreement with the official judge: ``metrics[benchmark]["judge_agreement"]`` {"kappa", ...}.
 """
@@ -141,12 +142,15 @@ class RunData:
         return {name: s.get("summary") or {} for name, s in self.stage_summaries().items() if name.startswith("judge/")}
 
     def train_records(self) -> dict[str, dict]:
-        """Return {training stage name: train_metrics.json} for stages that wrote one."""
+        """Return {training stage: {steps, tokens, wall_s, device, peak_memory_gib, curves}} for stages with train_metrics.json.
+
+        ``curves`` is {name: [(step, value), ...]}; values absent from the file are None.
+        """
         out = {}
         for name in self.stage_summaries():
             path = self._stage_file(name, TRAIN_METRICS_FILE)
             if path:
-                out[name] = read_json(path)
+                out[name] = _train_record(read_json(path))
         return out
 
     def seft_rounds(self) -> dict[int, dict]:
@@ -169,6 +173,22 @@ class RunData:
         for part in dotted.split("."):
             node = node.get(part) if isinstance(node, dict) else None
         return node
+
+
+TRAIN_CURVES = ("loss", "reward", "kl")
+
+
+def _train_record(raw: dict) -> dict:
+    """Return the fields reports use from one train_metrics.json."""
+    summary = raw.get("summary") or {}
+    peak_mb = summary.get("peak_memory_mb")
+    curves = {name: [(p[0], p[1]) for p in points] for name, points in (raw.get("curves") or {}).items()}
+    if not curves:  # older files: TRL's log_history only
+        history = raw.get("log_history") if isinstance(raw.get("log_history"), list) else []
+        curves = {key: [(e["step"], e[key]) for e in history if key in e and "step" in e] for key in TRAIN_CURVES}
+    return {"steps": summary.get("steps"), "tokens": summary.get("train_tokens"), "wall_s": summary.get("wall_s"),
+            "device": summary.get("device"), "peak_memory_gib": peak_mb / 1024 if isinstance(peak_mb, (int, float)) else None,
+            "curves": {name: points for name, points in curves.items() if points}}
 
 
 def read_run(store_root: Path, run_id: str) -> RunData:

@@ -209,29 +209,27 @@ def length_vs_win_rate(ctx: ReportContext) -> Block:
     return Block(figures=[save(ctx, fig, "length_vs_win_rate", "Length against win rate", "run.json metrics.alpaca_eval", runs)])
 
 
-CURVE_KEYS = (("loss", "loss"), ("reward", "reward"), ("kl", "KL"))
+CURVE_TITLES = {"loss": "loss", "reward": "reward", "kl": "KL"}
 
 
 @section("fig-training", "Figure: training curves", order=170, kind="figure")
 def training_curves(ctx: ReportContext) -> Block:
     """Return loss (and reward / KL where logged, e.g. RLHF) against step for every training stage."""
-    curves = [(run, stage, record.get("log_history") or []) for run in ctx.runs for stage, record in run.train_records().items()]
-    curves = [(run, stage, history) for run, stage, history in curves if history]
+    curves = [(run, stage, record["curves"]) for run in ctx.runs for stage, record in run.train_records().items()]
+    curves = [(run, stage, found) for run, stage, found in curves if found]
     if not curves:
-        return Block(skipped="no training stage wrote train_metrics.json with a log_history (base/imported runs train nothing)")
+        return Block(skipped="no training stage wrote train_metrics.json with curves (base/imported runs train nothing)")
     plt = _pyplot()
-    fig, axes = plt.subplots(1, len(CURVE_KEYS), figsize=(4 * len(CURVE_KEYS), 3.6))
-    for ax, (needle, label) in zip(axes, CURVE_KEYS):
-        for run, stage, history in curves:
-            for key in sorted({k for entry in history for k in entry if needle in k.lower() and k != "step"}):
-                xy = [(e.get("step"), e[key]) for e in history if isinstance(e.get(key), (int, float)) and e.get("step") is not None]
-                if xy and (needle != "loss" or key in ("loss", "train_loss") or key.endswith("/loss")):
-                    ax.plot([s for s, _ in xy], [v for _, v in xy], label=f"{run.id}:{stage} {key}")
-        ax.set_title(label, fontsize=9)
+    fig, axes = plt.subplots(1, len(CURVE_TITLES), figsize=(4 * len(CURVE_TITLES), 3.6))
+    for ax, (name, title) in zip(axes, CURVE_TITLES.items()):
+        for run, stage, found in curves:
+            if found.get(name):
+                ax.plot([s for s, _ in found[name]], [v for _, v in found[name]], label=f"{run.id}: {stage}")
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("step")
         if ax.lines:
             ax.legend(fontsize=6)
         else:
-            ax.text(0.5, 0.5, f"no {label} logged", ha="center", va="center", transform=ax.transAxes)
+            ax.text(0.5, 0.5, f"no {title} logged", ha="center", va="center", transform=ax.transAxes)
     runs = sorted({run.id: run for run, _, _ in curves}.values(), key=lambda r: r.id)
-    return Block(figures=[save(ctx, fig, "training_curves", "Training curves", "train_metrics.json log_history", runs)])
+    return Block(figures=[save(ctx, fig, "training_curves", "Training curves", "train_metrics.json curves", runs)])

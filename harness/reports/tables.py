@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from statistics import fmean
 from typing import Any, Callable
@@ -38,14 +39,23 @@ def group_metric(group: MethodGroup, benchmark: str, key: str, model: str = "pol
     return _mean([(run.metrics(benchmark, model) or {}).get(key) for run in group.runs])
 
 
+# "alpaca_eval: proxy judge ID (MODEL): not comparable to ..." (harness.benchmarks.judging.judge_labels)
+JUDGE_LABEL = re.compile(r"^(\w+): (proxy|smoke) judge ")
+
+
+def judge_kinds(group: MethodGroup, benchmark: str | None = None) -> set[str]:
+    """Return the non-official judge kinds ("proxy judge", "smoke judge") the group's labels name (for one benchmark)."""
+    found = (JUDGE_LABEL.match(label) for label in group.labels)
+    return {f"{m.group(2)} judge" for m in found if m and benchmark in (None, m.group(1))}
+
+
 def markers(group: MethodGroup) -> list[str]:
-    """Return the short honesty markers of a group's numbers: subset, proxy judge, proxy LC, smoke, imported."""
+    """Return the short honesty markers of a group's numbers: subset, proxy/smoke judge, proxy LC, smoke, imported."""
     labels = " ".join(group.labels).lower()
     found = []
     if any((run.metrics(b) or {}).get("subset") for run in group.runs for b in (ALPACA_EVAL, MT_BENCH)):
         found.append("subset")
-    if "proxy judge" in labels:
-        found.append("proxy judge")
+    found += sorted(judge_kinds(group))
     if group_metric(group, ALPACA_EVAL, "lc_win_rate") is None and group_metric(group, ALPACA_EVAL, "lc_win_rate_proxy") is not None:
         found.append("proxy LC")
     if any(run.preset == "smoke" for run in group.runs) or "smoke" in labels:
@@ -53,6 +63,12 @@ def markers(group: MethodGroup) -> list[str]:
     if any(run.method == "import" for run in group.runs):
         found.append("imported")
     return found
+
+
+def _wr_cell(wr: float | None, se: float | None) -> str:
+    if wr is None:
+        return MISSING
+    return f"{wr:.2f}" if se is None else f"{wr:.2f} ± {se:.2f}"
 
 
 def _lc_cell(group: MethodGroup) -> str:
@@ -71,9 +87,8 @@ def _judge_cell(group: MethodGroup) -> str:
             continue
         agreement = metrics.get("judge_agreement")
         kappa = agreement.get("kappa") if isinstance(agreement, dict) else None
-        proxy = any(label.startswith(f"{benchmark}: proxy judge") for label in group.labels)
         trust = (f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float))
-                 else "agreement not checked" if proxy else "official judge")
+                 else "agreement not checked" if judge_kinds(group, benchmark) else "official judge")
         parts.append(f"{benchmark}: {metrics['judge']} ({trust})")
     return "; ".join(parts) or MISSING
 
@@ -92,7 +107,7 @@ def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame
         wr, se = group_metric(g, ALPACA_EVAL, "win_rate", model), group_metric(g, ALPACA_EVAL, "standard_error", model)
         length = group_metric(g, ALPACA_EVAL, "avg_length", model)
         row = {"Method": g.name, "Seeds": str(len(g.runs)), "AE2 LC": _lc_cell(g),
-               "AE2 WR ± SE": MISSING if wr is None else f"{wr:.2f} ± {_num(se)}",
+               "AE2 WR ± SE": _wr_cell(wr, se),
                "Avg len (chars)": MISSING if length is None else f"{length:.0f}",
                "MT T1": _num(group_metric(g, MT_BENCH, "turn_1", model)), "MT T2": _num(group_metric(g, MT_BENCH, "turn_2", model)),
                "MT avg": _num(group_metric(g, MT_BENCH, "average", model))}
@@ -111,7 +126,7 @@ MAIN_NOTES = [
     "AE2: AlpacaEval 2.0 against the GPT-4-Turbo reference outputs; LC = length-controlled win rate; "
     "'(proxy)' = alpaca_eval's length-only GLM, not the official LC.",
     "With several seeds, numbers are means over seeds and ± is the mean per-seed standard error.",
-    "Marker: subset = not the full eval set; proxy judge = not the official judge; smoke = smoke-preset data and models.",
+    "Marker: subset = not the full eval set; proxy / smoke judge = not the official judge; smoke = smoke-preset data and models.",
 ]
 
 
@@ -167,10 +182,27 @@ def _data_text(data: dict) -> str:
     return "; ".join(parts) or MISSING
 
 
+def intermediate_frame(groups: list[MethodGroup]) -> pd.DataFrame:
+    """Return the evaluated intermediate models (SFT warm start, SEFT rounds...): one row per group and model stage."""
+    rows = []
+    for g in groups:
+        for model in g.runs[0].model_stages():
+            if model == "policy":
+                continue
+            wr, se = group_metric(g, ALPACA_EVAL, "win_rate", model), group_metric(g, ALPACA_EVAL, "standard_error", model)
+            rows.append({"Method": g.name, "Model stage": model, "AE2 WR ± SE": _wr_cell(wr, se),
+                         "MT avg": _num(group_metric(g, MT_BENCH, "average", model))})
+    return pd.DataFrame(rows)
+
+
 @section("main", "Table 1: main comparison", order=10)
 def main_comparison(ctx: ReportContext) -> Block:
-    """Return the paper's Table-1 shape for the final policies."""
-    return Block(tables=[Table("Main comparison (final policies)", main_frame(ctx.groups), MAIN_NOTES)])
+    """Return the paper's Table-1 shape for the final policies, and the evaluated intermediate models."""
+    tables = [Table("Main comparison (final policies)", main_frame(ctx.groups), MAIN_NOTES)]
+    intermediate = intermediate_frame(ctx.groups)
+    if not intermediate.empty:
+        tables.append(Table("Intermediate models (same judges and labels as their method's row)", intermediate))
+    return Block(tables=tables)
 
 
 def load_published(path: Path = PUBLISHED_FILE) -> list[dict]:
@@ -264,10 +296,10 @@ def significance(ctx: ReportContext) -> Block:
 
 def _train_totals(run: RunData) -> dict:
     records = run.train_records().values()
-    peaks = [r.get("peak_memory_gib") or (r["peak_memory_bytes"] / 2**30 if r.get("peak_memory_bytes") else None) for r in records]
-    return {"steps": sum(r.get("steps") or 0 for r in records), "tokens": sum(r.get("tokens") or 0 for r in records),
-            "wall_s": sum(r.get("wall_s") or 0 for r in records), "devices": sorted({str(r["device"]) for r in records if r.get("device")}),
-            "peak_gib": max((p for p in peaks if p), default=None), "n_stages": len(records)}
+    return {"steps": sum(r["steps"] or 0 for r in records), "tokens": sum(r["tokens"] or 0 for r in records),
+            "wall_s": sum(r["wall_s"] or 0 for r in records), "devices": sorted({str(r["device"]) for r in records if r["device"]}),
+            "peak_gib": max((r["peak_memory_gib"] for r in records if r["peak_memory_gib"]), default=None),
+            "n_stages": len(records)}
 
 
 @section("cost", "Table 4: cost", order=40)
