@@ -71,9 +71,10 @@ def win_rate_figure(ctx: ReportContext) -> Block:
     bars = ax.bar([i + 0.2 for i in x], lc, width=0.4, label="LC win rate (hatched: proxy)")
     for bar, o in zip(bars, official):
         bar.set_hatch("" if o is not None else "//")
-    ax.set_xticks(list(x), [g.name for g in groups], rotation=20)
+    ax.set_xticks(list(x), [g.name for g in groups], rotation=20, ha="right")
     ax.set_ylabel("% vs GPT-4-Turbo reference")
-    ax.legend(fontsize=8)
+    ax.set_ylim(0, 1.35 * max(max(w + e for w, e in zip(wr, err)), max(lc), 1))  # headroom for the legend
+    ax.legend(fontsize=8, loc="upper left")
     runs = [r for g in groups for r in g.runs]
     return Block(figures=[save(ctx, fig, "win_rate", "AlpacaEval 2.0 per method", "run.json metrics.alpaca_eval", runs)])
 
