@@ -42,8 +42,8 @@ def test_external_evolution_validates() -> None:
     assert cfg.external.responses_per_prompt == 1 and cfg.external.dataset.format == "ultrafeedback"
 
 
-def test_reviser_starts_from_its_own_model_else_the_reviser_role_else_the_policy() -> None:
+def test_reviser_starts_from_its_own_model_else_the_policy_base() -> None:
     policy, reviser, own = ModelRef(name="policy"), ModelRef(name="reviser"), ModelRef(name="own")
     assert reviser_init_model(SeftConfig(), ModelsConfig(policy=policy)) == policy
-    assert reviser_init_model(SeftConfig(), ModelsConfig(policy=policy, reviser=reviser)) == reviser
+    assert reviser_init_model(SeftConfig(), ModelsConfig(policy=policy, reviser=reviser)) == policy
     assert reviser_init_model(SeftConfig(reviser_init=own), ModelsConfig(policy=policy, reviser=reviser)) == own

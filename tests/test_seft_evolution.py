@@ -60,13 +60,15 @@ def test_targets_follow_the_decisions() -> None:
     assert (by_kind["bad"].decision, by_kind["bad"].target) == ("major", "A rewritten answer with several words.")
     record = outcome.record
     assert record["prompts"] == 3 and record["candidates"] == {"internal": 15}
-    assert record["decisions"] == {"internal": {"keep": 3, "minor": 3, "major": 6, "unparseable": 3}}
+    assert record["decisions"] == {"keep": 3, "minor": 3, "major": 6, "unparseable": 3}
+    assert record["decisions_by_source"] == {"internal": record["decisions"]}
     assert record["parse_failures"] == {"empty": 0, "no_decision": 3, "unknown_decision": 0, "no_revision": 0}
-    assert record["dropped"]["unparseable"] == 3 and record["dropped"]["degenerate"] == 3
-    assert sum(record["dropped"].values()) == 6
+    assert record["filtered"]["unparseable"] == 3 and record["filtered"]["degenerate"] == 3
+    assert sum(record["filtered"].values()) == 6
     assert record["targets"] == {"total": 9, "by_decision": {"keep": 3, "minor": 3, "major": 3}, "by_source": {"internal": 9}}
-    assert record["revised"]["edit_distance_words"]["n"] == 6 and record["revised"]["edit_distance_words"]["mean"] > 0
-    assert record["length_words"]["before"]["n"] == 15 and record["length_words"]["after"]["n"] == 9
+    assert record["edit_distance"]["n"] == 6 and record["edit_distance"]["mean"] > 0
+    assert record["revised"]["length_before"]["n"] == record["revised"]["length_after"]["n"] == 6
+    assert record["length_before"]["n"] == 15 and record["length_after"]["n"] == 9
     assert [e["decision"] for e in record["examples"]] == ["keep", "minor"]
 
 
@@ -75,7 +77,7 @@ def test_unparseable_outputs_can_keep_the_original() -> None:
     cfg = SeftConfig(samples_per_prompt=1, filters=FilterConfig(on_unparseable="keep_original"))
     outcome = evolution_round(1, PROMPTS, sample, reviser, TEMPLATE, cfg)
     assert (outcome.targets[0].decision, outcome.targets[0].target) == ("unparseable", "odd answer to p0 is here")
-    assert outcome.record["dropped"]["unparseable"] == 0 and outcome.record["targets"]["total"] == 3
+    assert outcome.record["filtered"]["unparseable"] == 0 and outcome.record["targets"]["total"] == 3
 
 
 def test_round_with_zero_targets_stops_with_the_reasons() -> None:
@@ -106,7 +108,7 @@ def test_external_responses_are_revised_after_internal_ones_in_config_order() ->
         internal, externals = ["good answer to p0 is here"], ["weak external one", "bad external two", "good chosen", "bad rejected"]
         assert seen == (internal + externals if order[0] == "internal" else externals + internal)
         assert [t.candidate.source for t in outcome.targets] == [s for s in order for _ in (internal if s == "internal" else externals)]
-        assert outcome.record["decisions"]["external"] == {"keep": 1, "minor": 1, "major": 2, "unparseable": 0}
+        assert outcome.record["decisions_by_source"]["external"] == {"keep": 1, "minor": 1, "major": 2, "unparseable": 0}
         assert outcome.record["candidates"] == {"internal": 1, "external": 4}
 
 

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.config import ModelRef, Strict, TrainConfig
+from harness.config import ModelRef, Strict
 from harness.data.spec import DatasetSpec
 
 Decision = Literal["keep", "minor", "major"]
@@ -78,6 +78,21 @@ class FilterConfig(Strict):
         return self
 
 
+class ReviserTrainConfig(Strict):
+    """The reviser's SFT settings (mapped onto TRL's config like the shared `train` section).
+
+    LoRA, bf16, gradient checkpointing and the accelerate config come from `train`: the
+    training stage applies them to every model it trains.
+    """
+
+    learning_rate: float = Field(1e-5, gt=0)
+    num_train_epochs: float = Field(1.0, gt=0)
+    max_steps: int = 10
+    per_device_batch_size: int = Field(4, ge=1)
+    gradient_accumulation_steps: int = Field(1, ge=1)
+    max_seq_length: int = Field(512, ge=16)
+
+
 class ExternalSource(Strict):
     """External evolution: other models' responses (e.g. UltraFeedback completions) to revise.
 
@@ -93,10 +108,9 @@ class ExternalSource(Strict):
 class SeftConfig(Strict):
     """Everything SEFT decides: reviser, decisions, rounds, sampling, filters, evolution order."""
 
-    # Reviser initialisation; None: models.reviser if the experiment names one, else models.policy.
+    # Reviser initialisation; None: the policy's base (models.policy).
     reviser_init: ModelRef | None = None
-    # Reviser SFT (completion-only loss on decision + target); set lora for a LoRA reviser.
-    reviser_train: TrainConfig = TrainConfig(learning_rate=1e-5, max_steps=10, per_device_batch_size=4, max_seq_length=512)
+    reviser_train: ReviserTrainConfig = ReviserTrainConfig()  # SFT on decision + target (completion-only loss)
     template: str = "reviser-v1.txt"   # file in configs/seft/ (or a path); its sha256 keys the reviser data
     decisions: DecisionConfig = DecisionConfig()
     # Reviser examples whose response or target is longer than this (words) are skipped
@@ -131,5 +145,5 @@ class SeftConfig(Strict):
 
 
 def reviser_init_model(seft: SeftConfig, models) -> ModelRef:
-    """Return the reviser's initial weights: seft.reviser_init, else models.reviser, else models.policy."""
-    return seft.reviser_init or models.reviser or models.policy
+    """Return the reviser's initial weights: seft.reviser_init, else the policy's base (models.policy)."""
+    return seft.reviser_init or models.policy

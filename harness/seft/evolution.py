@@ -130,9 +130,10 @@ def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candi
                     parsed: Sequence[ParsedRevision], cfg: SeftConfig) -> RoundOutcome:
     """Return the training targets the filters keep and the round record.
 
-    The record holds the decision distribution per source (before filtering), parse
-    failures and drops by reason, target counts, word lengths before/after and the
-    word edit distance of the revised targets, and the first ``cfg.record_examples`` items.
+    The record holds the decision distribution (before filtering; in total and per
+    source), parse failures and drops by reason, target counts, word lengths of every
+    candidate before and of the targets after, the word edit distance and lengths of the
+    revised targets, and the first ``cfg.record_examples`` items.
     """
     targets: list[TrainingTarget] = []
     decisions = {source: Counter() for source in cfg.evolution_order}
@@ -152,7 +153,7 @@ def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candi
                              "original": candidate.response, "revision": result.text, "target": target, "dropped": reason})
     record = round_record(round_index, n_prompts, candidates, targets, decisions, failures, dropped, examples)
     if not targets:
-        why = ", ".join(f"{n} {reason}" for reason, n in record["dropped"].items() if n) or "nothing to revise"
+        why = ", ".join(f"{n} {reason}" for reason, n in record["filtered"].items() if n) or "nothing to revise"
         raise HarnessError(f"seft round {round_index}: no training targets left of {len(candidates)} reviser inputs "
                            f"({why}); loosen methods.seft.filters or check the reviser")
     return RoundOutcome(targets, record)
@@ -160,22 +161,28 @@ def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candi
 
 def round_record(round_index: int, n_prompts: int, candidates: Sequence[Candidate], targets: Sequence[TrainingTarget],
                  decisions: dict[str, Counter], failures: Counter, dropped: Counter, examples: list[dict]) -> dict:
-    """Return the JSON-able record of one round (see collect_targets)."""
+    """Return the JSON-able record of one round (see collect_targets).
+
+    Keys follow what the reports read (harness/reports/collect.py): ``decisions`` (totals),
+    ``filtered`` (drops by reason), ``edit_distance``, ``length_before``, ``length_after``.
+    """
     revised = [t for t in targets if t.decision in ("minor", "major")]
+    kinds = (*DECISIONS, UNPARSEABLE)
     return {
         "round": round_index,
         "prompts": n_prompts,
         "candidates": dict(Counter(c.source for c in candidates)),
-        "decisions": {source: {d: counts[d] for d in (*DECISIONS, UNPARSEABLE)} for source, counts in decisions.items()},
+        "decisions": {d: sum(counts[d] for counts in decisions.values()) for d in kinds},
+        "decisions_by_source": {source: {d: counts[d] for d in kinds} for source, counts in decisions.items()},
         "parse_failures": {reason: failures[reason] for reason in PARSE_FAILURES},
-        "dropped": {reason: dropped[reason] for reason in DROP_REASONS},
+        "filtered": {reason: dropped[reason] for reason in DROP_REASONS},
         "targets": {"total": len(targets), "by_decision": dict(Counter(t.decision for t in targets)),
                     "by_source": dict(Counter(t.candidate.source for t in targets))},
-        "length_words": {"before": summary(word_count(c.response) for c in candidates),
-                         "after": summary(word_count(t.target) for t in targets)},
-        "revised": {"edit_distance_words": summary(word_edit_distance(t.candidate.response, t.target) for t in revised),
-                    "length_before_words": summary(word_count(t.candidate.response) for t in revised),
-                    "length_after_words": summary(word_count(t.target) for t in revised)},
+        "length_before": summary(word_count(c.response) for c in candidates),
+        "length_after": summary(word_count(t.target) for t in targets),
+        "edit_distance": summary(word_edit_distance(t.candidate.response, t.target) for t in revised),
+        "revised": {"length_before": summary(word_count(t.candidate.response) for t in revised),
+                    "length_after": summary(word_count(t.target) for t in revised)},
         "examples": examples,
     }
 
