@@ -56,7 +56,7 @@ def wait_for(path: Path, timeout_s: float) -> None:
 
 
 def test_a_killed_training_resumes_from_its_checkpoint_and_ends_on_the_same_step(
-        tiny_model_dir: Path, sft_file: str, tmp_path: Path, harness_env: dict) -> None:
+        tiny_model_dir: Path, sft_file: str, tmp_path: Path) -> None:
     job = TrainJob(trainer="sft", model=str(tiny_model_dir), output_dir=str(tmp_path / "out"), train_file=sft_file,
                    args=ARGS)
     stage_dir = tmp_path / "stage"
@@ -91,6 +91,7 @@ def test_a_killed_training_resumes_from_its_checkpoint_and_ends_on_the_same_step
 
     uninterrupted = train(job.model_copy(update={"output_dir": str(tmp_path / "straight")}))
     assert uninterrupted["steps"] == resumed["steps"]
+    assert uninterrupted["train_tokens"] == resumed["train_tokens"]  # the token count survives the resume
     # Same data order and RNG state after the resume: the last logged loss matches the straight run's.
     assert resumed["final_loss"] == pytest.approx(uninterrupted["final_loss"], rel=1e-4)
 
