@@ -38,21 +38,37 @@ def run(
     max_usd: Optional[float] = MaxUsdOption,
     results: Path = ResultsOption,
 ) -> None:
-    """Run (or resume) a method and every enabled benchmark; print where results went."""
+    """Run (or resume) a method (or all of them) and every enabled benchmark; print the headline numbers."""
     exp = _experiment(preset, config, overrides + _budget(max_usd))  # config errors before slow imports
-    from harness.pipeline import run_experiment
+    from harness.pipeline import all_methods, run_experiment, run_methods
     from harness.store import RunStore
 
-    _report(run_experiment(exp, method, RunStore(results), run_id=run_id, force=set(force), argv=sys.argv))
+    store = RunStore(results)
+    if method == "all":
+        if run_id:
+            raise HarnessError("--run-id names one run; --method all makes one run per method (METHOD-PRESET)")
+        runs = run_methods(exp, all_methods(), store, force=set(force), argv=sys.argv)
+    else:
+        runs = [run_experiment(exp, method, store, run_id=run_id, force=set(force), argv=sys.argv)]
+    _report(runs)
 
 
 def _budget(max_usd: Optional[float]) -> list[str]:
     return [] if max_usd is None else [f"eval.max_usd={max_usd}"]
 
 
-def _report(run) -> None:
-    typer.echo(f"run {run.id}: {run.record['status']} -> {run.dir}")
-    for label in run.record.get("labels", []):
+def _report(runs) -> None:
+    """Print each run's status, folder and headline numbers, a table when there are several, and the labels once."""
+    from harness.views import headline_lines, runs_table
+
+    runs = runs if isinstance(runs, list) else [runs]
+    for run in runs:
+        typer.echo(f"run {run.id}: {run.record['status']} -> {run.dir}")
+        for line in headline_lines(run.record):
+            typer.echo(f"  {line}")
+    if len(runs) > 1:
+        typer.echo(runs_table([run.record for run in runs]))
+    for label in sorted({label for run in runs for label in run.record.get("labels", [])}):
         typer.echo(f"  note: {label}")
 
 
