@@ -53,6 +53,26 @@ def run(
     _report(runs)
 
 
+@app.command()
+def sweep(
+    method: str = typer.Option(..., "--method", help="The method every grid point runs (e.g. seft)."),
+    vary: list[str] = typer.Option([], "--vary", help="KEY=V1,V2,... a config key and its values (repeatable: a grid)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    sweep_id: Optional[str] = typer.Option(None, "--sweep-id", help="Name shared by the sweep's runs (default from the grid)."),
+    results: Path = ResultsOption,
+) -> None:
+    """Run a method over a grid of config values: one run per point, shared stages trained once."""
+    from harness.pipeline import run_many
+    from harness.store import RunStore
+    from harness.sweep import parse_vary, sweep_jobs
+
+    grid = parse_vary(vary)
+    jobs = sweep_jobs(method, grid, lambda extra: _experiment(preset, config, overrides + extra), sweep_id)
+    _report(run_many(jobs, RunStore(results), argv=sys.argv))
+
+
 def _budget(max_usd: Optional[float]) -> list[str]:
     return [] if max_usd is None else [f"eval.max_usd={max_usd}"]
 

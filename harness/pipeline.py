@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from harness.benchmarks.base import enabled_benchmarks
@@ -73,30 +74,51 @@ def run_experiment(exp: Experiment, method_name: str, store: RunStore, *, run_id
     return execute(exp, plan(exp, method_name), store, run_id=run_id, method=method_name, force=force, argv=argv)
 
 
+@dataclass(frozen=True)
+class RunJob:
+    """One run of a multi-run invocation: its id, experiment and method, plus fields for run.json (a sweep's id)."""
+
+    run_id: str
+    exp: Experiment
+    method: str
+    record: dict = field(default_factory=dict)
+
+
 def run_methods(exp: Experiment, method_names: list[str], store: RunStore, *, force: set[str] | None = None,
                 argv: list[str] | None = None) -> list[Run]:
     """Run several methods as separate runs (METHOD-PRESET) sharing stages and one judge; return the runs."""
-    for name in method_names:
-        preflight(exp, name)
-    plans = {name: plan(exp, name) for name in method_names}
-    for stages in plans.values():
+    return run_many([RunJob(default_run_id(exp, name), exp, name) for name in method_names], store, force=force, argv=argv)
+
+
+def run_many(jobs: list[RunJob], store: RunStore, *, force: set[str] | None = None, argv: list[str] | None = None) -> list[Run]:
+    """Run ``jobs`` in one process, phase by phase (training, generation, judging, scoring): stages
+    they share run once and one judge server serves every model. Validates everything first."""
+    for job in jobs:
+        check_run_id(job.run_id)
+        preflight(job.exp, job.method)
+    plans = [plan(job.exp, job.method) for job in jobs]
+    for stages in plans:
         check_force(stages, force)
     resources = Resources()
     with ExitStack() as stack:
-        runs = {name: stack.enter_context(_opened(exp, store, default_run_id(exp, name), name, argv)) for name in method_names}
-        stack.enter_context(chatter_to(runs[method_names[0]].dir / "logs"))  # engine chatter: one log for the invocation
+        runs = [stack.enter_context(_opened(job.exp, store, job.run_id, job.method, argv)) for job in jobs]
+        for run, job in zip(runs, jobs):
+            if job.record:
+                run.record.update(job.record)
+                run.save()
+        stack.enter_context(chatter_to(runs[0].dir / "logs"))  # engine chatter: one log for the invocation
         try:
             for i, phase in enumerate(PHASES):
-                for name in method_names:
-                    _tracked(runs[name], lambda n=name: run_stages(plans[n], exp, runs[n], store, force=force,
-                                                                   resources=resources, phases={phase}))
-                later = {u for stages in plans.values() for s in stages if s.phase in PHASES[i + 1:] for u in s.uses}
+                for run, job, stages in zip(runs, jobs, plans):
+                    _tracked(run, lambda r=run, j=job, st=stages: run_stages(st, j.exp, r, store, force=force,
+                                                                             resources=resources, phases={phase}))
+                later = {u for stages in plans for s in stages if s.phase in PHASES[i + 1:] for u in s.uses}
                 resources.close_unused(later)
         finally:
             resources.close_all()
-        for run in runs.values():
+        for run in runs:
             run.set_status("done")
-    return list(runs.values())
+    return runs
 
 
 def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: str, method: str,

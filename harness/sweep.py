@@ -1,0 +1,45 @@
+"""Sweeps: one command, several runs over a grid of --set values, sharing every stage they have in common.
+
+    harness sweep --method seft --vary methods.seft.pool_fraction=0.25,0.5,1.0 [--vary KEY=V1,V2 ...]
+
+Each grid point is a run ``<method>-<preset>-<sweep id>-<key>=<value>...`` whose run.json carries
+``sweep: {id, point}``; stages whose keys do not depend on the varied fields (the data plan, a
+reviser) are trained once and reused by every point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Callable
+
+from harness.config import Experiment, sha256_json
+from harness.errors import HarnessError
+from harness.pipeline import RunJob, default_run_id
+
+
+def parse_vary(items: list[str]) -> dict[str, list[str]]:
+    """Return {dotted key: [values]} from KEY=V1,V2 strings (one-line error on bad syntax)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        if not sep or not key.strip() or not values.strip():
+            raise HarnessError(f"--vary expects KEY=V1,V2,..., got '{item}'")
+        grid[key.strip()] = [v.strip() for v in values.split(",") if v.strip()]
+    if not grid:
+        raise HarnessError("harness sweep needs at least one --vary KEY=V1,V2,...")
+    return grid
+
+
+def sweep_jobs(method: str, grid: dict[str, list[str]], load: Callable[[list[str]], Experiment],
+               sweep_id: str | None = None) -> list[RunJob]:
+    """Return one RunJob per grid point; ``load(overrides)`` builds (and validates) that point's experiment."""
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    sweep_id = sweep_id or "sweep-" + sha256_json({"method": method, "grid": grid})[:8]
+    jobs = []
+    for point in points:
+        exp = load([f"{k}={v}" for k, v in point.items()])
+        label = "-".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
+        run_id = re.sub(r"[^A-Za-z0-9._=-]", "_", f"{default_run_id(exp, method)}-{sweep_id}-{label}")[:128]
+        jobs.append(RunJob(run_id.replace("=", "_"), exp, method, {"sweep": {"id": sweep_id, "point": point}}))
+    return jobs

@@ -1,0 +1,43 @@
+"""`harness sweep`: one run per grid point, sharing the stages that do not depend on the varied keys."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.config import load_experiment
+from harness.errors import HarnessError
+from harness.io import read_json
+from harness.sweep import parse_vary, sweep_jobs
+
+
+def test_parse_vary_builds_the_grid_and_rejects_bad_syntax() -> None:
+    assert parse_vary(["a.b=1,2", "c=x"]) == {"a.b": ["1", "2"], "c": ["x"]}
+    for bad in (["a.b"], ["=1,2"], ["a="]):
+        with pytest.raises(HarnessError):
+            parse_vary(bad)
+    with pytest.raises(HarnessError):
+        parse_vary([])
+
+
+def test_sweep_jobs_one_per_point_with_distinct_ids_and_configs() -> None:
+    grid = {"eval.alpaca_eval.limit": ["4", "8"], "seed": ["0", "1"]}
+    jobs = sweep_jobs("base", grid, lambda extra: load_experiment("smoke", overrides=extra), "s1")
+    assert len(jobs) == 4 and len({j.run_id for j in jobs}) == 4
+    assert {(j.exp.eval.alpaca_eval.limit, j.exp.seed) for j in jobs} == {(4, 0), (4, 1), (8, 0), (8, 1)}
+    assert all(j.record["sweep"]["id"] == "s1" for j in jobs)
+
+
+def test_sweep_shares_unvaried_stages(experiment_yaml, harness_cli, tmp_path) -> None:
+    config = experiment_yaml()
+    results = tmp_path / "results"
+    done = harness_cli("sweep", "--method", "base", "--vary", "eval.alpaca_eval.limit=2,3", "--sweep-id", "t",
+                       "--set", "eval.mt_bench.enabled=false", "--config", config, "--results", results, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted(p for p in results.iterdir() if p.name.startswith("base-"))
+    assert len(runs) == 2
+    records = [read_json(r / "run.json") for r in runs]
+    assert {r["sweep"]["id"] for r in records} == {"t"}
+    assert sorted(r["metrics"]["alpaca_eval"]["n_total"] for r in records) == [2, 3]
+    # The policy stage does not read the varied key: one folder serves both points.
+    assert (runs[0] / "policy").resolve() == (runs[1] / "policy").resolve()
+    assert (runs[0] / "generate/alpaca_eval").resolve() != (runs[1] / "generate/alpaca_eval").resolve()
