@@ -99,21 +99,22 @@ app.add_typer(eval_app, name="eval")
 @eval_app.callback(invoke_without_command=True)
 def eval_outputs(
     ctx: typer.Context,
-    outputs: Optional[Path] = typer.Option(None, "--outputs", help="alpaca_eval model_outputs.json or FastChat answer .jsonl."),
+    outputs: list[Path] = typer.Option([], "--outputs", help="alpaca_eval model_outputs.json(.gz) or FastChat answer "
+                                       ".jsonl; repeat to score several models with one judge start (one run each)."),
     benchmark: str = typer.Option("alpaca_eval", "--benchmark", help="alpaca_eval or mt_bench."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge id from the registry (default: the preset's)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N items (labelled subset)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
-    run_id: Optional[str] = typer.Option(None, "--run-id"),
-    max_usd: Optional[float] = MaxUsdOption,
+    run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name, one --outputs only (default eval-MODEL-BENCHMARK)."),
+    max_usd: Optional[float] = typer.Option(None, "--max-usd", help="Stop judging cleanly before spending more than this (all files together)."),
     results: Path = ResultsOption,
 ) -> None:
-    """Judge and score an outputs file on one benchmark (full set unless --limit)."""
+    """Judge and score outputs files on one benchmark, one run per model (full set unless --limit)."""
     if ctx.invoked_subcommand is not None:
         return
-    if outputs is None:
+    if not outputs:
         raise HarnessError("harness eval needs --outputs FILE (or the subcommand: harness eval import DIR)")
     from harness.external import score_outputs
     from harness.store import RunStore

@@ -1,4 +1,4 @@
-"""Benchmark: AlpacaEval judging through the harness client, concurrent vs sequential, in one run.
+"""Benchmark: the judge client's concurrency, concurrent vs sequential, in one run.
 
 Starts the registry's local judge (`vllm serve` on the packaged SmolLM2) once, builds N real
 AlpacaEval judge prompts (the weighted_alpaca_eval_gpt4_turbo annotator, GPT-4-Turbo
@@ -7,8 +7,8 @@ concurrency 1. Different request keys per pass (the pass index goes into the sta
 output) and a server started without prefix caching keep the second pass from reusing
 the first pass's prompts.
 
-    python perf/judging.py [--n 200] [--concurrency 8] [--judge smollm2-local]
-    python perf/judging.py --api-latency 0.5   # a latency-bound endpoint, like a hosted API
+    python perf/judge_concurrency.py [--n 200] [--concurrency 8] [--judge smollm2-local]
+    python perf/judge_concurrency.py --api-latency 0.5   # a latency-bound endpoint, like a hosted API
 
 On a CPU-only vLLM server, judging is compute-bound (long prefills, one output token), so
 concurrency buys little; against a hosted API each call mostly waits on the network. The
@@ -64,8 +64,7 @@ def main() -> None:
         entry = get_judge("local-openai").model_copy(update={"alpaca_eval": entry.alpaca_eval})
     if entry.server is not None:
         # vLLM's prefix cache would let the second pass reuse the first pass's prompts.
-        server = entry.server.model_copy(update={"extra_args": (*entry.server.extra_args, "--no-enable-prefix-caching")})
-        entry = entry.model_copy(update={"server": server})
+        entry = entry.model_copy(update={"server": entry.server.model_copy(update={"prefix_caching": False})})
     annotator = load_annotator(entry.alpaca_eval.annotator)
     prompts = load_alpaca_eval(PACKAGED_DATA_DIR, limit=args.n)
 

@@ -21,7 +21,9 @@ OPERATIONAL_FIELDS = {
     "max_retries": True,
     "backoff_base_s": True,
     "backoff_max_s": True,
-    "server": {"gpu_memory_utilization": True, "startup_timeout_s": True},
+    # Prefix caching reuses computed KV for shared prompt prefixes: same answers (within bf16
+    # noise, tests/test_judge_many.py), less time.
+    "server": {"gpu_memory_utilization": True, "startup_timeout_s": True, "prefix_caching": True},
     "last_check": True,
 }
 
@@ -68,10 +70,14 @@ class VLLMServerSettings(_Strict):
     dtype: str = "auto"
     extra_args: tuple[str, ...] = ()
     startup_timeout_s: float = Field(900.0, gt=0.0)
+    # vLLM's automatic prefix caching: judge prompts for one instruction share the template, the
+    # instruction and often the reference output across every model judged by this server.
+    prefix_caching: bool = True
 
     def cli_args(self) -> list[str]:
         """Return these settings as vLLM server command-line arguments."""
-        args = ["--gpu-memory-utilization", str(self.gpu_memory_utilization), "--dtype", self.dtype]
+        args = ["--gpu-memory-utilization", str(self.gpu_memory_utilization), "--dtype", self.dtype,
+                "--enable-prefix-caching" if self.prefix_caching else "--no-enable-prefix-caching"]
         if self.max_model_len is not None:
             args += ["--max-model-len", str(self.max_model_len)]
         return args + list(self.extra_args)
