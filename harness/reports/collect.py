@@ -1,6 +1,6 @@
 """Every read of the run store that reports make, in one place, so store changes touch one module.
 
-Required per run: ``run.json``. Everything else is optional and read defensively (None or
+Required per run: ``run.json``. The training data plan is the ``data/plan`` stage's summary in run.json. Everything else is optional and read defensively (None or
 empty when absent): ``config.yaml``, ``provenance.json``, benchmark stage files reached
 through the run folder (stage folders may be links into ``results/_stages``), and:
 
@@ -34,6 +34,7 @@ POLICY = "policy"
 ALPACA_EVAL = "alpaca_eval"
 MT_BENCH = "mt_bench"
 TRAIN_METRICS_FILE = "train_metrics.json"
+DATA_PLAN_STAGE = "data/plan"  # summary: {"sets": {split: n}, "decontaminated": {source: {benchmark: n}}}
 ROUND_STATS_FILE = "round_stats.json"
 SEFT_ROUND = re.compile(r"^seft/round-(\d+)")
 # Row order of the paper's tables; other methods follow in name order.
@@ -136,6 +137,19 @@ class RunData:
             return {q.id: {"category": q.category, "turns": list(q.turns)} for q in load_mt_bench_questions(Path(data_dir))}
         except (HarnessError, OSError):
             return {}
+
+    def data_plan(self) -> dict | None:
+        """Return the training data plan: {"sources": {name: "format path"}, "sets": {split: n}, "decontaminated": {...}} or None."""
+        summary = (self.stage_summaries().get(DATA_PLAN_STAGE) or {}).get("summary")
+        if not summary:
+            return None
+        plan = (self.config.get("data") or {}).get("plan") or {}
+        sources = {}
+        for name, value in plan.items():  # a plan entry is one dataset spec or a list of them
+            specs = [spec for spec in (value if isinstance(value, list) else [value]) if isinstance(spec, dict) and spec.get("format")]
+            if specs:
+                sources[name] = ", ".join(f"{spec['format']} {spec.get('path') or ''}".strip() for spec in specs)
+        return {"sources": sources, "sets": summary.get("sets") or {}, "decontaminated": summary.get("decontaminated") or {}}
 
     def judge_usage(self) -> dict[str, dict]:
         """Return {judge stage name: its summary} (calls, cached, tokens, cost_usd)."""

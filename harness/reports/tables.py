@@ -146,7 +146,8 @@ def what_was_compared(ctx: ReportContext) -> Block:
             "Seeds": ", ".join(str(r.seed) for r in g.runs if r.seed is not None) or MISSING,
             "Starting policy": _model_text(policy) if policy else (prov.get("import") or {}).get("model", MISSING),
             "Judges (id -> model)": judge_text,
-            "Data": _data_text(prov.get("data") or {}),
+            "Eval data": _data_text({k: v for k, v in (prov.get("data") or {}).items() if k != "plan"}),
+            "Training data plan": _plan_text(first.data_plan()),
         })
     labels = sorted({label for g in ctx.groups for label in g.labels})
     label_rows = [{"Label": label, "Methods": ", ".join(g.name for g in ctx.groups if label in g.labels)} for label in labels]
@@ -164,6 +165,17 @@ def _import_judge(run: RunData) -> str:
 def _model_text(model: dict) -> str:
     sha = model.get("weights_sha256") or ""
     return f"{model.get('reference', '?')} (weights {sha[:12]})" if sha else str(model.get("reference", "?"))
+
+
+def _plan_text(plan: dict | None) -> str:
+    """Return sources, split sizes and decontamination drops of a training data plan on one line."""
+    if not plan:
+        return MISSING
+    sources = ", ".join(f"{k}: {v}" for k, v in sorted(plan["sources"].items())) or "shipped defaults"
+    sets = ", ".join(f"{k}={v}" for k, v in plan["sets"].items())
+    dropped = "; ".join(f"{source} vs {bench}: {n}" for source, per in sorted(plan["decontaminated"].items())
+                        for bench, n in sorted((per or {}).items())) or "none"
+    return f"sources {sources}; sets {sets}; decontamination drops {dropped}"
 
 
 def _data_text(data: dict) -> str:
