@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib.util
 
 from harness.errors import HarnessError
-from harness.train.context import TrainContext, cuda_available
+from harness.train.context import TrainContext, cuda_available, load_tokenizer
 from harness.train.job import TrainJob
 from harness.train.trainers import TRAINERS
 
@@ -31,8 +31,6 @@ def _build(job: TrainJob, ctx: TrainContext, config_cls: type, trainer_cls: type
     """Return ``trainer_cls`` on the job's prompts with the job's reward model as the reward function."""
     if job.reward_model is None:
         raise HarnessError(f"the '{job.trainer}' trainer needs reward_model (a sequence-classification model folder)")
-    from harness.train.context import load_tokenizer
-
     # TRL counts prompt + completion tokens itself; transformers' counter finds no input_ids here.
     args = ctx.config(config_cls, beta=DEFAULT_BETA, include_num_input_tokens_seen="no", **_generation_defaults(job))
     return trainer_cls(
