@@ -127,6 +127,7 @@ class TrainConfig(Strict):
     gradient_checkpointing: bool = False
     bf16: bool = False
     lora: LoraConfig | None = None
+    quantization: Literal["4bit"] | None = None  # QLoRA (with lora; CUDA and bitsandbytes only)
     accelerate_config: str | None = None
 
 

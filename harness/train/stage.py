@@ -67,6 +67,7 @@ def training_stage(name: str, trainer: str, *, start: str, rows: Rows, args: Cal
             reward_model=read_model(ctx.input(reward_model)).path if reward_model else None,
             ref_model=read_model(ctx.input(ref_model)).path if ref_model else None,
             args=args(exp), seed=exp.seed, bf16=exp.train.bf16, gradient_checkpointing=exp.train.gradient_checkpointing,
+            quantization=exp.train.quantization,
             lora=None if lora is None else {"r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
                                             "target_modules": list(lora.target_modules)},
         )
