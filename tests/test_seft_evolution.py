@@ -23,6 +23,7 @@ TEMPLATE = load_template("reviser-v1.txt")
 PROMPTS = [Prompt(id=f"p{i}", turns=(f"Question {i}?",), dataset="sharegpt") for i in range(3)]
 EXTERNAL = DatasetSpec(format="ultrafeedback", path="uf.jsonl")
 LOOP = "spam spam spam spam " * 20
+DROP_UNPARSEABLE = FilterConfig(on_unparseable="drop")
 
 # What the stand-in reviser writes for each kind of sample (keyed by the sample's first word).
 REVISER_OUTPUT = {
@@ -50,7 +51,7 @@ def reviser(inputs: Sequence[str]) -> list[str]:
 
 def test_targets_follow_the_decisions() -> None:
     sample, calls = sampler(["good", "weak", "bad", "rambling", "odd"])
-    cfg = SeftConfig(samples_per_prompt=5, record_examples=2)
+    cfg = SeftConfig(samples_per_prompt=5, record_examples=2, filters=DROP_UNPARSEABLE)
     outcome = evolution_round(1, PROMPTS, sample, reviser, TEMPLATE, cfg)
     assert calls == [["p0", "p1", "p2"]]
     by_kind = {t.candidate.response.split()[0]: t for t in outcome.targets if t.candidate.prompt_id == "p1"}
@@ -70,11 +71,12 @@ def test_targets_follow_the_decisions() -> None:
     assert record["revised"]["length_before"]["n"] == record["revised"]["length_after"]["n"] == 6
     assert record["length_before"]["n"] == 15 and record["length_after"]["n"] == 9
     assert [e["decision"] for e in record["examples"]] == ["keep", "minor"]
+    assert record["examples"][1]["output"] == REVISER_OUTPUT["weak"]
 
 
-def test_unparseable_outputs_can_keep_the_original() -> None:
+def test_unparseable_outputs_keep_the_original_by_default() -> None:
     sample, _ = sampler(["odd"])
-    cfg = SeftConfig(samples_per_prompt=1, filters=FilterConfig(on_unparseable="keep_original"))
+    cfg = SeftConfig(samples_per_prompt=1)
     outcome = evolution_round(1, PROMPTS, sample, reviser, TEMPLATE, cfg)
     assert (outcome.targets[0].decision, outcome.targets[0].target) == ("unparseable", "odd answer to p0 is here")
     assert outcome.record["filtered"]["unparseable"] == 0 and outcome.record["targets"]["total"] == 3
@@ -84,7 +86,7 @@ def test_round_with_zero_targets_stops_with_the_reasons() -> None:
     sample, _ = sampler(["odd", "rambling"])
     with pytest.raises(HarnessError, match=r"seft round 2: no training targets left of 6 reviser inputs "
                                            r"\(3 unparseable, 3 degenerate\); loosen methods.seft.filters") as info:
-        evolution_round(2, PROMPTS, sample, reviser, TEMPLATE, SeftConfig(samples_per_prompt=2))
+        evolution_round(2, PROMPTS, sample, reviser, TEMPLATE, SeftConfig(samples_per_prompt=2, filters=DROP_UNPARSEABLE))
     assert "\n" not in str(info.value)
 
 

@@ -11,7 +11,7 @@ from harness.seft.template import ParsedRevision
 
 ORIGINAL = "The moon's gravity pulls the oceans into two bulges."
 LOOP = "the cat sat on the mat " * 10
-CFG = FilterConfig(min_words=3, repetition_ngram=3, max_repeated_fraction=0.5, min_length_ratio=0.5, max_length_ratio=2.0)
+CFG = FilterConfig(on_unparseable="drop", min_words=3, repetition_ngram=3, max_repeated_fraction=0.5, min_length_ratio=0.5, max_length_ratio=2.0)
 
 
 @pytest.mark.parametrize("original, parsed, cfg, expected", [

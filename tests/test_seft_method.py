@@ -17,8 +17,8 @@ SEFT_TINY = {"rounds": 2, "prompts_per_round": 3, "samples_per_prompt": 2,
              "sampling": {"temperature": 1.0, "max_new_tokens": 8},
              "reviser_decoding": {"temperature": 0.0, "max_new_tokens": 16},
              "reviser_train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 256, "learning_rate": 1.0e-3},
-             # a two-step reviser writes no parseable decision yet: keep the policy's samples as targets
-             "filters": {"on_unparseable": "keep_original", "check_kept": False}}
+             # a two-step reviser writes no parseable decision yet: the policy's samples stay the targets
+             "filters": {"check_kept": False}}
 TINY_TRAINING = {
     "data": {"plan": {
         "annotated": [{"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz",

@@ -59,8 +59,9 @@ class DecodingConfig(Strict):
 class FilterConfig(Strict):
     """Which reviser outputs become training targets; every drop is counted by reason."""
 
-    # A reviser output without a parseable decision: drop it, or train on the original response.
-    on_unparseable: Literal["drop", "keep_original"] = "drop"
+    # A reviser output without a parseable decision: train on the original response (a counted
+    # fallback), or drop it.
+    on_unparseable: Literal["keep_original", "drop"] = "keep_original"
     min_words: int = Field(1, ge=0)
     # Degenerate repetition: the share of repeated word n-grams in a target.
     repetition_ngram: int = Field(4, ge=1)
@@ -85,7 +86,7 @@ class ReviserTrainConfig(Strict):
     training stage applies them to every model it trains.
     """
 
-    learning_rate: float = Field(1e-5, gt=0)
+    learning_rate: float = Field(1e-4, gt=0)
     num_train_epochs: float = Field(1.0, gt=0)
     max_steps: int = 10
     per_device_batch_size: int = Field(4, ge=1)

@@ -21,7 +21,7 @@ from harness.seft.config import SeftConfig
 from harness.seft.decisions import DECISIONS
 from harness.seft.filters import DROP_REASONS, choose_target
 from harness.seft.stats import summary, word_count, word_edit_distance
-from harness.seft.template import PARSE_FAILURES, ParsedRevision, ReviserTemplate
+from harness.seft.template import PARSE_FAILURES, ReviserTemplate
 
 Sampler = Callable[[Sequence[Prompt]], list[list[str]]]
 """The current policy: k sampled responses for each prompt, in prompt order."""
@@ -123,22 +123,23 @@ def evolution_round(round_index: int, prompts: Sequence[Prompt], sample: Sampler
     outputs = revise([template.render_input(c.prompt, c.response) for c in candidates])
     if len(outputs) != len(candidates):
         raise HarnessError(f"seft round {round_index}: the reviser returned {len(outputs)} outputs for {len(candidates)} inputs")
-    return collect_targets(round_index, len(prompts), candidates, [template.parse(o) for o in outputs], cfg)
+    return collect_targets(round_index, len(prompts), candidates, outputs, template, cfg)
 
 
-def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candidate],
-                    parsed: Sequence[ParsedRevision], cfg: SeftConfig) -> RoundOutcome:
+def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candidate], outputs: Sequence[str],
+                    template: ReviserTemplate, cfg: SeftConfig) -> RoundOutcome:
     """Return the training targets the filters keep and the round record.
 
     The record holds the decision distribution (before filtering; in total and per
     source), parse failures and drops by reason, target counts, word lengths of every
     candidate before and of the targets after, the word edit distance and lengths of the
-    revised targets, and the first ``cfg.record_examples`` items.
+    revised targets, and the first ``cfg.record_examples`` items (with the raw output).
     """
     targets: list[TrainingTarget] = []
     decisions = {source: Counter() for source in cfg.evolution_order}
     failures, dropped, examples = Counter(), Counter(), []
-    for candidate, result in zip(candidates, parsed):
+    for candidate, output in zip(candidates, outputs):
+        result = template.parse(output)
         decision = result.decision if result.failure is None else UNPARSEABLE
         decisions[candidate.source][decision] += 1
         if result.failure is not None:
@@ -150,7 +151,7 @@ def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candi
             dropped[reason] += 1
         if len(examples) < cfg.record_examples:
             examples.append({"prompt_id": candidate.prompt_id, "source": candidate.source, "decision": decision,
-                             "original": candidate.response, "revision": result.text, "target": target, "dropped": reason})
+                             "original": candidate.response, "output": output, "revision": result.text, "target": target, "dropped": reason})
     record = round_record(round_index, n_prompts, candidates, targets, decisions, failures, dropped, examples)
     if not targets:
         why = ", ".join(f"{n} {reason}" for reason, n in record["filtered"].items() if n) or "nothing to revise"
