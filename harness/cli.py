@@ -147,9 +147,10 @@ def estimate(
 ) -> None:
     """Print judge calls, tokens and dollars per benchmark and method; runs nothing."""
     from harness.estimate import estimate as compute, format_estimate
-    from harness.methods import METHODS, get_method
+    from harness.methods import get_method
+    from harness.pipeline import all_methods
 
-    methods = sorted(METHODS) if method == "all" else [get_method(method).name]
+    methods = all_methods() if method == "all" else [get_method(method).name]
     typer.echo(format_estimate(compute(_experiment(preset, config, overrides), methods)))
 
 
