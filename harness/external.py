@@ -96,6 +96,17 @@ def prepare_outputs(exp: Experiment, benchmark: str, path: Path, store: RunStore
     return ScoredOutputs(path, model, run_id, files, summary)
 
 
+def uncapped(exp: Experiment) -> Experiment:
+    """Return ``exp`` with the protocols' answer lengths: outputs made elsewhere were not capped by
+    this config's generation settings, so they must not carry its "answers capped" labels."""
+    from harness.benchmarks.alpaca_eval.stages import PROTOCOL_MAX_NEW_TOKENS
+    from harness.benchmarks.mt_bench.protocol import MAX_NEW_TOKENS
+
+    mt_bench = exp.eval.mt_bench.model_copy(update={"max_new_tokens": MAX_NEW_TOKENS})
+    return exp.model_copy(update={"generation": exp.generation.model_copy(update={"max_new_tokens": PROTOCOL_MAX_NEW_TOKENS}),
+                                  "eval": exp.eval.model_copy(update={"mt_bench": mt_bench})})
+
+
 def score_outputs(exp: Experiment, benchmark: str, outputs: Sequence[Path], store: RunStore, *,
                   run_id: str | None = None, argv: list[str] | None = None) -> list[Run]:
     """Judge and score each outputs file on one benchmark, each as a run of its own; return the runs.
@@ -113,6 +124,7 @@ def score_outputs(exp: Experiment, benchmark: str, outputs: Sequence[Path], stor
         raise HarnessError(f"--run-id names one run, but {len(outputs)} outputs files were given (each gets eval-MODEL-{benchmark})")
     exp = exp.model_copy(update={"eval": exp.eval.model_copy(update={
         name: getattr(exp.eval, name).model_copy(update={"enabled": name == benchmark}) for name in BENCHMARKS.names()})})
+    exp = uncapped(exp)
     preflight(exp, "base")
     planned = [prepare_outputs(exp, benchmark, Path(path), store, run_id) for path in outputs]
     repeated = sorted(m for m, n in Counter(p.model for p in planned).items() if n > 1)

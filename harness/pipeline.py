@@ -44,8 +44,9 @@ def plan(exp: Experiment, method_name: str) -> list[Stage]:
 
 
 def run_labels(exp: Experiment, method_name: str) -> list[str]:
-    """Return the honesty labels (subsets, proxy judges, smoke data) that go with every number of the run."""
-    method_labels = getattr(get_method(method_name), "labels", None)
+    """Return the honesty labels (subsets, proxy judges, smoke data) that go with every number of the run
+    (a scored-outputs run, whose "method" is not registered, carries the benchmarks' labels only)."""
+    method_labels = getattr(get_method(method_name), "labels", None) if method_name in METHODS else None
     own = method_labels(exp) if method_labels else []
     return own + [label for b in enabled_benchmarks(exp) for label in b.labels(exp)]
 
@@ -136,7 +137,7 @@ def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: st
 @contextmanager
 def _opened(exp: Experiment, store: RunStore, run_id: str, method: str, argv: list[str] | None) -> Iterator[Run]:
     """Open (and lock) a run with its labels and provenance written; yield it."""
-    labels = run_labels(exp, method) if method in METHODS else []
+    labels = run_labels(exp, method)
     with store.open_run(run_id, method=method, preset=exp.preset, config=exp.resolved(),
                         config_hash=exp.hash(), labels=labels) as run:
         for section, value in run_provenance(exp, argv or []).items():

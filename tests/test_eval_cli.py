@@ -109,6 +109,9 @@ def test_outputs_files_named_alike_land_in_one_run_per_generator(harness_cli, ex
         record = _show(harness_cli, results, run_id)
         assert record["status"] == "done" and record["metrics"]["alpaca_eval"]["n_total"] == 6
         assert _scored_generators(results, run_id) == {generator}
+        # The run says it is a subset judged by a proxy; outputs made elsewhere are not "capped" by this config.
+        assert any("subset 6/805" in label for label in record["labels"]), record["labels"]
+        assert not any("capped" in label for label in record["labels"]), record["labels"]
     assert not (results / "eval-model_outputs-alpaca_eval").exists()
 
 
