@@ -145,7 +145,9 @@ def test_headline_table_of_store_runs(store: Path) -> None:
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["Method", "Seeds", "AE2"]
     assert lines[1].split()[:2] == ["base", "1"]
-    assert sum("note: " in line for line in lines) == len(set(RunStore(store).get("base-s0").record["labels"]))
+    from harness.reports.collect import read_run
+
+    assert sum("note: " in line for line in lines) == len(read_run(store, "base-s0").labels)  # run, metric and judge-trust labels
 
 
 def test_identical_runs_compare_as_zero_difference(store: Path) -> None:

@@ -41,26 +41,30 @@ def save_check(store: RunStore, entry: JudgeEntry, summary: dict) -> dict:
     return record
 
 
-def identity_key(store: RunStore, entry: JudgeEntry) -> str:
+def identity_key(store: RunStore, entry: JudgeEntry, remember: bool = True) -> str:
     """Return the short sha256 of the judge's resolved identity that check records are keyed by.
 
     Resolving a local judge's identity hashes its weights and loads its tokenizer (seconds), so
     the result is memoised in the store under the entry and its files' sizes and mtimes
-    (models.model_fingerprint); changed files resolve again.
+    (models.model_fingerprint); changed files resolve again. ``remember=False`` leaves the store
+    untouched (reports never write to it).
     """
     local = model_fingerprint(entry.model) if entry.backend == "vllm_local" else None
     memo_key = sha256_json({"entry": entry.output_fields(), "files": local})
     memo = store.cache(CHECKS, IDENTITY_MEMO)
-    if memo_key not in memo:
-        memo.put_many([{"key": memo_key, "identity": sha256_json(judge_identity(entry))[:IDENTITY_DIGITS]}])
-    return memo.get(memo_key)["identity"]
+    if memo_key in memo:
+        return memo.get(memo_key)["identity"]
+    identity = sha256_json(judge_identity(entry))[:IDENTITY_DIGITS]
+    if remember:
+        memo.put_many([{"key": memo_key, "identity": identity}])
+    return identity
 
 
-def judge_agreement(store: RunStore, entry: JudgeEntry) -> dict | None:
+def judge_agreement(store: RunStore, entry: JudgeEntry, remember: bool = True) -> dict | None:
     """Return the last check of this judge as it is now ({judge, kappa, kappa_ci, kendall_tau,
     kendall_tau_ci, accuracy, n, date, source}), from the store or else the registry's last_check;
     None if it was never checked (or only in another identity)."""
-    key = identity_key(store, entry)
+    key = identity_key(store, entry, remember)
     stored = store.cache(CHECKS, entry.id).get(key)
     if stored is not None:
         return stored
@@ -101,14 +105,14 @@ def agreement_text(agreement: dict | None, entry: JudgeEntry) -> str:
             f"[{_fmt(tau_ci[0])}, {_fmt(tau_ci[1])}], n={agreement.get('n')} ({agreement.get('source')}, {agreement.get('date')})")
 
 
-def judge_trust(store: RunStore, judge_id: str, registry: str | Path | None = None) -> dict | None:
+def judge_trust(store: RunStore, judge_id: str, registry: str | Path | None = None, remember: bool = True) -> dict | None:
     """Return {"judge", "agreement", "text", "labels"} for a judge id used by a run; None for ids that are
     not registry judges (e.g. an imported run's annotator name)."""
     try:
         entry = get_judge(judge_id, Path(registry) if registry else None)
     except HarnessError:
         return None
-    agreement = None if is_official(entry) else judge_agreement(store, entry)
+    agreement = None if is_official(entry) else judge_agreement(store, entry, remember)
     return {"judge": entry.id, "agreement": agreement, "text": agreement_text(agreement, entry),
             "labels": agreement_labels(agreement, entry)}
 
@@ -117,13 +121,13 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
-def run_judge_trust(store: RunStore, run_id: str, metrics: dict) -> dict[str, dict]:
+def run_judge_trust(store: RunStore, run_id: str, metrics: dict, remember: bool = True) -> dict[str, dict]:
     """Return {benchmark: judge_trust(...)} for each benchmark in a run's ``metrics`` judged by a
     registry judge (the run's own judge registry, from its config.yaml, included)."""
     config = read_yaml_mapping(store.root / run_id / "config.yaml")
     registry = (config.get("eval") or {}).get("judge_registry")
     judges = {bench: m.get("judge") for bench, m in metrics.items() if isinstance(m, dict) and m.get("judge")}
-    trusted = {judge: judge_trust(store, judge, registry) for judge in set(judges.values())}
+    trusted = {judge: judge_trust(store, judge, registry, remember) for judge in set(judges.values())}
     return {bench: trusted[judge] for bench, judge in judges.items() if trusted[judge] is not None}
 
 

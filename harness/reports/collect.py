@@ -13,7 +13,7 @@ through the run folder (stage folders may be links into ``results/_stages``), an
   ``length_before`` / ``length_after`` ({n, mean, median, max}), ``filtered`` {reason: count}, and, where the
   experiment has a reward model, ``reward_before`` / ``reward_after`` (a mean or a list of rewards);
 - ``run.json`` ``sweep`` {"id", ...} and ``config.yaml`` ``methods.seft.pool_fraction`` for scaling sweeps;
-- judge agreement with the official judge: ``metrics[benchmark]["judge_agreement"]`` {"kappa", ...}.
+- judge agreement with the official judge: ``harness judge-check`` records, via ``RunData.judge_trust()``.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ class RunData:
         per_metric = [label for models in (self.record.get("model_metrics") or {}).values() for m in models.values()
                       for label in (m or {}).get("labels") or []]
         per_metric += [label for m in (self.record.get("metrics") or {}).values() for label in (m or {}).get("labels") or []]
+        per_metric += [label for trust in self.judge_trust().values() for label in trust["labels"]]
         return sorted(set(self.record.get("labels") or []) | set(per_metric))
 
     @property
@@ -88,6 +89,14 @@ class RunData:
         if found is None and model == POLICY:
             found = (self.record.get("metrics") or {}).get(benchmark)
         return found
+
+    def judge_trust(self) -> dict[str, dict]:
+        """Return {benchmark: {"judge", "agreement", "text", "labels"}}: each judge's measured agreement with
+        the official judge (harness judge-check, stored in the run store), for benchmarks a registry judge scored."""
+        from harness.judge_check.records import run_judge_trust
+        from harness.store import RunStore
+
+        return run_judge_trust(RunStore(self.dir.parent), self.id, self.record.get("metrics") or {}, remember=False)
 
     def model_stages(self) -> list[str]:
         """Return the model stages with recorded metrics, in run.json order."""

@@ -81,11 +81,12 @@ def _lc_cell(group: MethodGroup) -> str:
 
 def _judge_cell(group: MethodGroup) -> str:
     parts = []
+    measured = group.runs[0].judge_trust()
     for benchmark in (ALPACA_EVAL, MT_BENCH):
         metrics = group.runs[0].metrics(benchmark) or {}
         if not metrics.get("judge"):
             continue
-        agreement = metrics.get("judge_agreement")
+        agreement = (measured.get(benchmark) or {}).get("agreement")
         kappa = agreement.get("kappa") if isinstance(agreement, dict) else None
         trust = (f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float))
                  else "agreement not checked" if judge_kinds(group, benchmark) else "official judge")
