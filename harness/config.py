@@ -55,7 +55,6 @@ class ModelsConfig(Strict):
     """Model roles: each with its own reference (the judge is a registry id)."""
 
     policy: ModelRef
-    reviser: ModelRef | None = None
     judge: str = "smollm2-local"
 
 
