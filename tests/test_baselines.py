@@ -36,6 +36,7 @@ def all_methods_store(experiment_factory, harness_cli, tmp_path_factory) -> dict
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     again = harness_cli("run", "--method", "all", "--config", config, "--results", results, cwd=root, timeout=600)
     assert again.returncode == 0, again.stderr[-3000:]
+    print(f"\n--method all: {first.seconds:.1f} s; cached rerun: {again.seconds:.1f} s")
     return {"results": results, "first": first, "again": again, "root": root}
 
 

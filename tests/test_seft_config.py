@@ -43,7 +43,6 @@ def test_external_evolution_validates() -> None:
 
 
 def test_reviser_starts_from_its_own_model_else_the_policy_base() -> None:
-    policy, reviser, own = ModelRef(name="policy"), ModelRef(name="reviser"), ModelRef(name="own")
+    policy, own = ModelRef(name="policy"), ModelRef(name="own")
     assert reviser_init_model(SeftConfig(), ModelsConfig(policy=policy)) == policy
-    assert reviser_init_model(SeftConfig(), ModelsConfig(policy=policy, reviser=reviser)) == policy
-    assert reviser_init_model(SeftConfig(reviser_init=own), ModelsConfig(policy=policy, reviser=reviser)) == own
+    assert reviser_init_model(SeftConfig(reviser_init=own), ModelsConfig(policy=policy)) == own
