@@ -51,6 +51,14 @@ def _pool_rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
     return prompt_rows(read_sets(ctx.input(PREFERENCES))["pool"]), None
 
 
+def reward_stage(exp: Experiment) -> Stage:
+    """Return the reward model's training stage (SEFT reuses it to score revisions: one key, trained once)."""
+    reward = exp.method_config("rlhf").reward
+    return training_stage(
+        REWARD_STAGE, "reward", start=BASE_MODEL, needs=(PREFERENCES,), rows=_reward_rows, reads=("methods.rlhf.reward",),
+        args=lambda e: trainer_args(e.train, learning_rate=reward.learning_rate, max_steps=reward.max_steps))
+
+
 @METHODS.register("rlhf")
 class RLHF(TrainingMethod):
     """Reward model, then RLOO/GRPO against it on the prompt pool."""
@@ -61,9 +69,7 @@ class RLHF(TrainingMethod):
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return [SFT warm start] + reward model + online RL."""
         cfg = exp.method_config(self.name)
-        reward = training_stage(
-            REWARD_STAGE, "reward", start=BASE_MODEL, needs=(PREFERENCES,), rows=_reward_rows, reads=("methods.rlhf.reward",),
-            args=lambda e: trainer_args(e.train, learning_rate=cfg.reward.learning_rate, max_steps=cfg.reward.max_steps))
+        reward = reward_stage(exp)
         batch = max(exp.train.per_device_batch_size // cfg.num_generations, 1) * cfg.num_generations
         rl = training_stage(
             RL_STAGE, cfg.trainer, start=start_stage(cfg.warm_start), needs=(PREFERENCES,), rows=_pool_rows,

@@ -18,7 +18,9 @@ SEFT_TINY = {"rounds": 2, "prompts_per_round": 3, "samples_per_prompt": 2,
              "reviser_decoding": {"temperature": 0.0, "max_new_tokens": 16},
              "reviser_train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 256, "learning_rate": 1.0e-3},
              # a two-step reviser writes no parseable decision yet: the policy's samples stay the targets
-             "filters": {"check_kept": False}}
+             "filters": {"check_kept": False},
+             # the smoke preset's measurements run in tests/test_baselines.py (beside the rlhf reward model)
+             "evaluate_rounds": "final", "reward_scoring": False, "judge_revisions": 0}
 TINY_TRAINING = {
     "data": {"plan": {
         "annotated": [{"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz",

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.config import ModelRef, Strict
+from harness.config import LoraConfig, ModelRef, Strict
 from harness.data.spec import DatasetSpec
 
 Decision = Literal["keep", "minor", "major"]
@@ -82,9 +82,12 @@ class FilterConfig(Strict):
 class ReviserTrainConfig(Strict):
     """The reviser's SFT settings (mapped onto TRL's config like the shared `train` section).
 
-    LoRA, bf16, gradient checkpointing and the accelerate config come from `train`: the
-    training stage applies them to every model it trains.
+    bf16, gradient checkpointing and the accelerate config come from `train`: the training
+    stage applies them to every model it trains. ``lora``: None uses ``train.lora``, "off"
+    trains the reviser's full weights, and a LoRA section gives the reviser its own adapter.
     """
+
+    lora: LoraConfig | Literal["off"] | None = None
 
     learning_rate: float = Field(1e-4, gt=0)
     num_train_epochs: float = Field(1.0, gt=0)
@@ -127,6 +130,11 @@ class SeftConfig(Strict):
     evolution_order: tuple[Source, ...] = ("internal",)
     external: ExternalSource | None = None
     evaluate_rounds: Literal["final", "every"] = "final"
+    # Reward of each target before (its original) and after revision, under the rlhf baseline's
+    # reward model (stage train/reward: trained once, shared with the rlhf run through the store).
+    reward_scoring: bool = False
+    # Revised targets per round judged against their original by the AlpacaEval judge (0: off).
+    judge_revisions: int = Field(0, ge=0)
     record_examples: int = Field(5, ge=0)   # (original, decision, target) examples kept in each round record
 
     @model_validator(mode="after")

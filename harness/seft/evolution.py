@@ -192,3 +192,10 @@ def policy_sft_rows(targets: Sequence[TrainingTarget]) -> list[dict]:
     """Return the TRL conversational prompt-completion rows the policy is fine-tuned on this round."""
     return [{"prompt": [m.as_dict() for m in t.candidate.prompt],
              "completion": [{"role": "assistant", "content": t.target}]} for t in targets]
+
+
+def revision_rows(targets: Sequence[TrainingTarget]) -> list[dict]:
+    """Return one row per target with what revision did to it: prompt, source, decision, original, target."""
+    return [{"prompt_id": t.candidate.prompt_id, "source": t.candidate.source, "decision": t.decision,
+             "prompt": [m.as_dict() for m in t.candidate.prompt], "original": t.candidate.response, "target": t.target}
+            for t in targets]

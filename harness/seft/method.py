@@ -6,6 +6,8 @@
     seft/reviser              TRL SFT of the reviser (completion-only loss)
     seft/round-R-targets      sample with the round's policy, revise, filter -> targets + round_stats.json
     seft/round-R              TRL SFT of that policy on the targets (a model stage)
+    seft/round-R-rewards      (reward_scoring) reward before/after revision under rlhf's train/reward
+    seft/round-R-judged       (judge_revisions > 0) revised vs original, judged: the reviser's win rate
     policy                    the last round's model
 
 Round stages read only per-round settings (never ``rounds``), so a sweep over the number of
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 from functools import partial
 
+from baselines.rlhf import REWARD_STAGE, reward_stage
+from harness.benchmarks.judging import judge_entry, judge_fingerprint, judge_resource
 from harness.config import Experiment, TrainConfig
 from harness.data.loader import load_dataset_records
 from harness.data.stages import (
@@ -32,8 +36,9 @@ from harness.io import atomic_write_json, iter_jsonl
 from harness.methods import METHODS, POLICY_STAGE, alias_stage, read_model, write_model
 from harness.models import check_available, model_fingerprint, resolve_model
 from harness.seft.config import DecodingConfig, SeftConfig, reviser_init_model
-from harness.seft.evolution import evolution_round, policy_sft_rows, round_selection
+from harness.seft.evolution import evolution_round, policy_sft_rows, revision_rows, round_selection
 from harness.seft.reviser_data import build_reviser_data
+from harness.seft.revision_checks import REVISIONS_FILE, run_judged, run_rewards
 from harness.seft.template import load_template
 from harness.stages import Stage, StageContext
 from harness.train.stage import trainer_args, training_stage
@@ -84,18 +89,35 @@ class SEFT:
                   reads=("methods.seft.template", "methods.seft.decisions", "methods.seft.max_example_words"),
                   fingerprint=lambda e: load_template(seft_config(e).template).sha256),
             training_stage(REVISER, "sft", start=reviser_start, needs=(REVISER_DATA,), rows=_reviser_rows,
-                           reads=("methods.seft.reviser_train",), args=_reviser_args),
+                           reads=("methods.seft.reviser_train",), args=_reviser_args, lora=_reviser_lora),
         ]
+        if cfg.reward_scoring:
+            stages.append(reward_stage(exp))
         previous = BASE_MODEL
         for r in range(1, cfg.rounds + 1):
             stages += [
-                Stage(name=targets_stage(r), version=1, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
+                Stage(name=targets_stage(r), version=2, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
                       uses=("engine",), run=partial(_run_targets, r, previous)),
                 training_stage(round_stage(r), "sft", start=previous, needs=(targets_stage(r),),
                                rows=partial(_round_rows, r), reads=(), args=lambda e: trainer_args(e.train)),
+                *self._check_stages(exp, cfg, r),
             ]
             previous = round_stage(r)
         return stages + [alias_stage(previous, POLICY_STAGE)]
+
+    @staticmethod
+    def _check_stages(exp: Experiment, cfg: SeftConfig, r: int) -> list[Stage]:
+        """Return round r's optional measurements of its revisions (reward before/after, judged win rate)."""
+        checks = []
+        if cfg.reward_scoring:
+            checks.append(Stage(name=f"{round_stage(r)}-rewards", version=1, needs=(targets_stage(r), REWARD_STAGE),
+                                reads=("train.max_seq_length",), run=partial(run_rewards, targets_stage(r), REWARD_STAGE)))
+        if cfg.judge_revisions:
+            entry = judge_entry(exp, "alpaca_eval")
+            checks.append(Stage(name=f"{round_stage(r)}-judged", version=1, needs=(targets_stage(r),), phase="judge",
+                                uses=(judge_resource(entry),), reads=("methods.seft.judge_revisions", "eval.alpaca_eval.annotator"),
+                                fingerprint=lambda e: judge_fingerprint(e, "alpaca_eval"), run=partial(run_judged, targets_stage(r))))
+        return checks
 
     def evaluated_models(self, exp: Experiment) -> list[str]:
         """Return the final policy, preceded by every earlier round's policy with evaluate_rounds="every"."""
@@ -130,7 +152,13 @@ def _init_ref(exp: Experiment):
 
 def _reviser_args(exp: Experiment) -> dict:
     """Return the reviser's TRL config fields (methods.seft.reviser_train)."""
-    return trainer_args(TrainConfig(**seft_config(exp).reviser_train.model_dump()))
+    return trainer_args(TrainConfig(**seft_config(exp).reviser_train.model_dump(exclude={"lora"})))
+
+
+def _reviser_lora(exp: Experiment):
+    """Return the reviser's LoRA adapter: its own section, none ("off"), or train.lora."""
+    lora = seft_config(exp).reviser_train.lora
+    return None if lora == "off" else (lora or exp.train.lora)
 
 
 def _run_reviser_init(ctx: StageContext) -> dict:
@@ -178,6 +206,7 @@ def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
 
     outcome = evolution_round(r, prompts, sample, revise, load_template(cfg.template), cfg, _external_records(exp, cfg, r))
     write_rows(policy_sft_rows(outcome.targets), ctx.dir / TARGETS_FILE)
+    write_rows(revision_rows(outcome.targets), ctx.dir / REVISIONS_FILE)
     policy, reviser = read_model(ctx.input(policy_stage)), read_model(ctx.input(REVISER))
     record = {**outcome.record, "policy": {"stage": policy_stage, "weights_sha256": policy.weights_sha256},
               "reviser": {"weights_sha256": reviser.weights_sha256}}

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
-from harness.config import Experiment, TrainConfig
+from harness.config import Experiment, LoraConfig, TrainConfig
 from harness.data.training_format import write_rows
 from harness.errors import HarnessError
 from harness.methods import read_model, write_model
@@ -46,11 +46,12 @@ def accelerate_config(exp: Experiment) -> Path | None:
 
 def training_stage(name: str, trainer: str, *, start: str, rows: Rows, args: Callable[[Experiment], dict],
                    reads: tuple[str, ...], needs: tuple[str, ...] = (), reward_model: str | None = None,
-                   ref_model: str | None = None) -> Stage:
+                   ref_model: str | None = None, lora: Callable[[Experiment], LoraConfig | None] | None = None) -> Stage:
     """Return the stage ``name`` training the model of stage ``start`` with TRL's ``trainer``.
 
     ``rows`` builds the training (and optional eval) rows from the stage's inputs; ``args``
-    gives the trainer's config fields; ``reward_model`` / ``ref_model`` name model stages.
+    gives the trainer's config fields; ``reward_model`` / ``ref_model`` name model stages;
+    ``lora`` picks this stage's adapter (default: ``train.lora``; its config fields belong in ``reads``).
     """
     def run(ctx: StageContext) -> dict:
         exp = ctx.exp
@@ -60,7 +61,7 @@ def training_stage(name: str, trainer: str, *, start: str, rows: Rows, args: Cal
         write_rows(train_rows, ctx.dir / "train.jsonl")
         if eval_rows:
             write_rows(eval_rows, ctx.dir / "eval.jsonl")
-        lora = exp.train.lora
+        adapter = exp.train.lora if lora is None else lora(exp)
         job = TrainJob(
             trainer=trainer, model=read_model(ctx.input(start)).path, output_dir=str(ctx.dir / "out"),
             train_file=str(ctx.dir / "train.jsonl"), eval_file=str(ctx.dir / "eval.jsonl") if eval_rows else None,
@@ -68,8 +69,8 @@ def training_stage(name: str, trainer: str, *, start: str, rows: Rows, args: Cal
             ref_model=read_model(ctx.input(ref_model)).path if ref_model else None,
             args=args(exp), seed=exp.seed, bf16=exp.train.bf16, gradient_checkpointing=exp.train.gradient_checkpointing,
             quantization=exp.train.quantization,
-            lora=None if lora is None else {"r": lora.r, "lora_alpha": lora.alpha, "lora_dropout": lora.dropout,
-                                            "target_modules": list(lora.target_modules)},
+            lora=None if adapter is None else {"r": adapter.r, "lora_alpha": adapter.alpha, "lora_dropout": adapter.dropout,
+                                               "target_modules": list(adapter.target_modules)},
         )
         summary = run_training(job, ctx.dir, accelerate_config=accelerate_config(exp), log=ctx.log)
         for checkpoint in Path(job.output_dir).glob("checkpoint-*"):
