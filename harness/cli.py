@@ -35,19 +35,27 @@ def run(
     overrides: list[str] = SetOption,
     run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name (default METHOD-PRESET)."),
     force: list[str] = typer.Option([], "--force", help="Rerun this stage (and its dependants) even if finished."),
+    vary: list[str] = typer.Option([], "--vary", help="KEY=V1,V2,...: run a sweep of the method instead (as harness sweep)."),
+    sweeps: bool = typer.Option(True, "--sweeps/--no-sweeps", help="With --method all: also run the experiment's named sweeps."),
     max_usd: Optional[float] = MaxUsdOption,
     results: Path = ResultsOption,
 ) -> None:
-    """Run (or resume) a method (or all of them) and every enabled benchmark; print the headline numbers."""
-    exp = _experiment(preset, config, overrides + _budget(max_usd))  # config errors before slow imports
-    from harness.pipeline import all_methods, run_experiment, run_methods
+    """Run (or resume) a method (or all of them, with the experiment's sweeps) and every enabled benchmark."""
+    load = lambda extra: _experiment(preset, config, overrides + _budget(max_usd) + extra)  # noqa: E731
+    exp = load([])  # config errors before slow imports
+    from harness.pipeline import all_methods, run_experiment, run_many
     from harness.store import RunStore
+    from harness.sweep import method_jobs, parse_vary, sweep_jobs
 
     store = RunStore(results)
-    if method == "all":
-        if run_id:
-            raise HarnessError("--run-id names one run; --method all makes one run per method (METHOD-PRESET)")
-        runs = run_methods(exp, all_methods(), store, force=set(force), argv=sys.argv)
+    if (method == "all" or vary) and run_id:
+        raise HarnessError("--run-id names one run; --method all and --vary make one run each (METHOD-PRESET...)")
+    if vary:
+        if method == "all":
+            raise HarnessError("--vary sweeps one method; name it with --method (e.g. --method seft)")
+        runs = run_many(sweep_jobs(method, parse_vary(vary), load), store, force=set(force), argv=sys.argv)
+    elif method == "all":
+        runs = run_many(method_jobs(exp, all_methods(), load, with_sweeps=sweeps), store, force=set(force), argv=sys.argv)
     else:
         runs = [run_experiment(exp, method, store, run_id=run_id, force=set(force), argv=sys.argv)]
     _report(runs)
@@ -55,8 +63,9 @@ def run(
 
 @app.command()
 def sweep(
-    method: str = typer.Option(..., "--method", help="The method every grid point runs (e.g. seft)."),
+    method: Optional[str] = typer.Option(None, "--method", help="The method every grid point runs (e.g. seft)."),
     vary: list[str] = typer.Option([], "--vary", help="KEY=V1,V2,... a config key and its values (repeatable: a grid)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run the experiment's sweep of this name (config key sweeps)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
@@ -66,10 +75,17 @@ def sweep(
     """Run a method over a grid of config values: one run per point, shared stages trained once."""
     from harness.pipeline import run_many
     from harness.store import RunStore
-    from harness.sweep import parse_vary, sweep_jobs
+    from harness.sweep import named_sweep_jobs, parse_vary, sweep_jobs
 
-    grid = parse_vary(vary)
-    jobs = sweep_jobs(method, grid, lambda extra: _experiment(preset, config, overrides + extra), sweep_id)
+    load = lambda extra: _experiment(preset, config, overrides + extra)  # noqa: E731
+    if name:
+        if method or vary or sweep_id:
+            raise HarnessError("--name runs a sweep the config defines; leave out --method, --vary and --sweep-id")
+        jobs = named_sweep_jobs(load([]), name, load)
+    elif not method:
+        raise HarnessError("harness sweep needs --method and --vary KEY=V1,V2,... (or --name NAME of a configured sweep)")
+    else:
+        jobs = sweep_jobs(method, parse_vary(vary), load, sweep_id)
     _report(run_many(jobs, RunStore(results), argv=sys.argv))
 
 

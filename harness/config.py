@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.data.plan import DataPlanConfig
 from harness.errors import HarnessError
@@ -130,6 +130,24 @@ class TrainConfig(Strict):
     accelerate_config: str | None = None
 
 
+class SweepSpec(Strict):
+    """A named study: one method over a grid of config values, plus fixed overrides for every point.
+
+    ``harness sweep --name NAME`` runs it; ``harness run --method all`` runs every sweep of the
+    experiment after the methods (``--no-sweeps`` skips them).
+    """
+
+    method: str
+    vary: dict[str, list[Any]]
+    set: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _grid(self) -> SweepSpec:
+        if not self.vary or not all(self.vary.values()):
+            raise ValueError("vary needs at least one key with at least one value")
+        return self
+
+
 class Experiment(Strict):
     """One experiment: everything that determines a run's outputs."""
 
@@ -143,6 +161,7 @@ class Experiment(Strict):
     eval: EvalConfig = EvalConfig()
     # methods.<name>: each method's own section, validated by that method's config model
     methods: dict[str, dict[str, Any]] = {}
+    sweeps: dict[str, SweepSpec] = {}   # named studies (e.g. SEFT's pool-fraction scaling); no stage reads them
 
     def data_dir(self) -> Path:
         """Return the evaluation data directory (config, $HARNESS_DATA_DIR, or packaged)."""

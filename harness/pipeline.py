@@ -85,12 +85,6 @@ class RunJob:
     record: dict = field(default_factory=dict)
 
 
-def run_methods(exp: Experiment, method_names: list[str], store: RunStore, *, force: set[str] | None = None,
-                argv: list[str] | None = None) -> list[Run]:
-    """Run several methods as separate runs (METHOD-PRESET) sharing stages and one judge; return the runs."""
-    return run_many([RunJob(default_run_id(exp, name), exp, name) for name in method_names], store, force=force, argv=argv)
-
-
 def run_many(jobs: list[RunJob], store: RunStore, *, force: set[str] | None = None, argv: list[str] | None = None) -> list[Run]:
     """Run ``jobs`` in one process, phase by phase (training, generation, judging, scoring): stages
     they share run once and one judge server serves every model. Validates everything first."""

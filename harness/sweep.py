@@ -1,6 +1,8 @@
 """Sweeps: one command, several runs over a grid of --set values, sharing every stage they have in common.
 
     harness sweep --method seft --vary methods.seft.pool_fraction=0.25,0.5,1.0 [--vary KEY=V1,V2 ...]
+    harness run --method seft --vary methods.seft.pool_fraction=0.25,0.5,1.0     (the same)
+    harness sweep --name seft-pool-fraction --preset smoke    (a sweep the experiment names under ``sweeps``)
 
 Each grid point is a run ``<method>-<preset>-<sweep id>-<key>=<value>...`` whose run.json carries
 ``sweep: {id, point}``; stages whose keys do not depend on the varied fields (the data plan, a
@@ -10,8 +12,9 @@ reviser) are trained once and reused by every point.
 from __future__ import annotations
 
 import itertools
+import json
 import re
-from typing import Callable
+from typing import Any, Callable
 
 from harness.config import Experiment, sha256_json
 from harness.errors import HarnessError
@@ -43,3 +46,26 @@ def sweep_jobs(method: str, grid: dict[str, list[str]], load: Callable[[list[str
         run_id = re.sub(r"[^A-Za-z0-9._=-]", "_", f"{default_run_id(exp, method)}-{sweep_id}-{label}")[:128]
         jobs.append(RunJob(run_id.replace("=", "_"), exp, method, {"sweep": {"id": sweep_id, "point": point}}))
     return jobs
+
+
+def named_sweep_jobs(exp: Experiment, name: str, load: Callable[[list[str]], Experiment]) -> list[RunJob]:
+    """Return the RunJobs of the experiment's sweep ``name`` (sweep id = the name); ``load`` as in sweep_jobs."""
+    if name not in exp.sweeps:
+        known = ", ".join(sorted(exp.sweeps)) or "none"
+        raise HarnessError(f"no sweep named '{name}' in this experiment (sweeps: {known})")
+    spec = exp.sweeps[name]
+    fixed = [f"{key}={_yaml_value(value)}" for key, value in spec.set.items()]
+    grid = {key: [_yaml_value(v) for v in values] for key, values in spec.vary.items()}
+    return sweep_jobs(spec.method, grid, lambda extra: load(fixed + extra), sweep_id=name)
+
+
+def _yaml_value(value: Any) -> str:
+    """Return ``value`` as --set text (strings as they are; anything else as JSON, which YAML reads back)."""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def method_jobs(exp: Experiment, methods: list[str], load: Callable[[list[str]], Experiment], *,
+                with_sweeps: bool) -> list[RunJob]:
+    """Return one run per method (METHOD-PRESET), then, ``with_sweeps``, every named sweep's runs."""
+    jobs = [RunJob(default_run_id(exp, name), exp, name) for name in methods]
+    return jobs + [job for name in (exp.sweeps if with_sweeps else {}) for job in named_sweep_jobs(exp, name, load)]

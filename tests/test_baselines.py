@@ -23,6 +23,8 @@ TINY_TRAINING = {
     }},
     "train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 96, "learning_rate": 1.0e-3},
     "methods": {"rlhf": {"num_generations": 2, "max_completion_length": 8}},
+    # the smoke preset's SEFT scaling study, cut to one extra point (the 1.0 point is seft-smoke itself)
+    "sweeps": {"seft-pool-fraction": {"vary": {"methods.seft.pool_fraction": [0.5, 1.0]}}},
 }
 
 
@@ -86,3 +88,28 @@ def test_all_ends_with_one_table_of_scores(all_methods_store: dict) -> None:
     table = out[out.index("run      "):] if "run      " in out else out
     for name in ("base-smoke", "sft-smoke", "dpo-smoke", "rlhf-smoke"):
         assert name in table
+
+
+def test_seft_measures_its_revisions_and_rounds_and_runs_its_sweep(all_methods_store: dict) -> None:
+    results = all_methods_store["results"]
+    seft = results / "seft-smoke"
+    record = read_json(seft / "run.json")
+    # evaluate_rounds: every -> round 1's policy is scored beside the final one
+    assert set(record["model_metrics"]["seft/round-1"]) == {"alpaca_eval", "mt_bench"}
+    # reward before/after revision under the rlhf run's reward model: the same stage, trained once
+    assert (seft / "train/reward").resolve() == (results / "rlhf-smoke" / "train/reward").resolve()
+    for r in (1, 2):
+        rewards = read_json(seft / f"seft/round-{r}-rewards" / "manifest.json")["summary"]
+        targets = read_json(seft / f"seft/round-{r}-targets" / "round_stats.json")["targets"]["total"]
+        assert rewards["reward_n"] == targets and isinstance(rewards["reward_before"], float)
+        assert rewards["reward_model"].startswith("train/reward@")
+        judged = read_json(seft / f"seft/round-{r}-judged" / "manifest.json")["summary"]
+        assert judged["reviser_judge"] and judged["reviser_judged_n"] <= 16
+    # the preset's pool-fraction sweep ran as part of --method all; its 1.0 point is seft-smoke's stages
+    sweep = {p.name: read_json(p / "run.json") for p in results.glob("seft-smoke-seft-pool-fraction-*")}
+    assert len(sweep) == 2 and all(r["sweep"]["id"] == "seft-pool-fraction" and r["status"] == "done" for r in sweep.values())
+    full = results / "seft-smoke-seft-pool-fraction-pool_fraction_1.0"
+    assert (full / "seft/round-2").resolve() == (seft / "seft/round-2").resolve()
+    half = results / "seft-smoke-seft-pool-fraction-pool_fraction_0.5"
+    assert (half / "seft/reviser").resolve() == (seft / "seft/reviser").resolve()
+    assert read_json(half / "seft/round-1-targets" / "round_stats.json")["prompts"] == 4

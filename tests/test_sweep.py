@@ -41,3 +41,19 @@ def test_sweep_shares_unvaried_stages(experiment_yaml, harness_cli, tmp_path) ->
     # The policy stage does not read the varied key: one folder serves both points.
     assert (runs[0] / "policy").resolve() == (runs[1] / "policy").resolve()
     assert (runs[0] / "generate/alpaca_eval").resolve() != (runs[1] / "generate/alpaca_eval").resolve()
+
+
+def test_named_sweep_of_the_smoke_preset_and_method_all_includes_it() -> None:
+    from harness.sweep import method_jobs, named_sweep_jobs
+
+    exp = load_experiment("smoke")
+    load = lambda extra: load_experiment("smoke", overrides=extra)  # noqa: E731
+    jobs = named_sweep_jobs(exp, "seft-pool-fraction", load)
+    assert [j.exp.get("methods.seft.pool_fraction") for j in jobs] == [0.25, 0.5, 1.0]
+    assert all(j.method == "seft" and j.record["sweep"]["id"] == "seft-pool-fraction" for j in jobs)
+    assert all(j.exp.get("methods.seft.evaluate_rounds") == "final" for j in jobs)  # the sweep's fixed overrides
+    with pytest.raises(HarnessError, match="no sweep named 'nope'.*seft-pool-fraction"):
+        named_sweep_jobs(exp, "nope", load)
+    everything = method_jobs(exp, ["base", "seft"], load, with_sweeps=True)
+    assert [j.run_id for j in everything[:2]] == ["base-smoke", "seft-smoke"] and len(everything) == 5
+    assert len(method_jobs(exp, ["base", "seft"], load, with_sweeps=False)) == 2
