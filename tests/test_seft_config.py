@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from harness.config import ModelRef, ModelsConfig
-from harness.seft.config import SeftConfig, reviser_init_model
+from harness.seft.config import SeftConfig, reviser_init_model, round_sources
 from harness.seft.template import load_template
 
 EXTERNAL = {"dataset": {"format": "ultrafeedback", "path": "uf.jsonl"}}
@@ -40,6 +40,11 @@ def test_bad_sections_are_rejected(section: dict, message: str) -> None:
 def test_external_evolution_validates() -> None:
     cfg = SeftConfig.model_validate({"evolution_order": ["internal", "external"], "external": EXTERNAL})
     assert cfg.external.responses_per_prompt == 1 and cfg.external.dataset.format == "ultrafeedback"
+    later = SeftConfig.model_validate({"evolution_order": ["internal", "external"], "external": EXTERNAL, "external_from_round": 3})
+    assert [round_sources(later, r) for r in (1, 2, 3, 4)] == [("internal",), ("internal",), ("internal", "external"),
+                                                             ("internal", "external")]
+    with pytest.raises(ValidationError, match="without a source"):
+        SeftConfig.model_validate({"evolution_order": ["external"], "external": EXTERNAL, "external_from_round": 2})
 
 
 def test_reviser_starts_from_its_own_model_else_the_policy_base() -> None:

@@ -114,6 +114,18 @@ def test_external_responses_are_revised_after_internal_ones_in_config_order() ->
         assert outcome.record["candidates"] == {"internal": 1, "external": 4}
 
 
+def test_rounds_before_external_from_round_revise_only_the_policy_samples() -> None:
+    sample, _ = sampler(["good"])
+    external = [PreferencePair(id="hh1", prompt=(Message("user", "Q2?"),), chosen="good chosen", rejected="bad rejected",
+                               dataset="hh_rlhf")]
+    cfg = SeftConfig(samples_per_prompt=1, evolution_order=("internal", "external"), external_from_round=2,
+                     external=ExternalSource(dataset=EXTERNAL, responses_per_prompt=2))
+    first = evolution_round(1, PROMPTS[:1], sample, reviser, TEMPLATE, cfg, external=())
+    second = evolution_round(2, PROMPTS[:1], sample, reviser, TEMPLATE, cfg, external=external)
+    assert first.record["candidates"] == {"internal": 1} and set(first.record["decisions_by_source"]) == {"internal"}
+    assert second.record["candidates"] == {"internal": 1, "external": 2}
+
+
 def test_external_order_without_records_is_an_error() -> None:
     sample, _ = sampler(["good"])
     cfg = SeftConfig(evolution_order=("internal", "external"), external=ExternalSource(dataset=EXTERNAL))

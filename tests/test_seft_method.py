@@ -76,6 +76,15 @@ def test_sweeps_share_the_reviser_and_earlier_rounds(experiment_factory, tmp_pat
     assert reworded["seft/reviser-data"] != two["seft/reviser-data"] and reworded["seft/round-1"] != two["seft/round-1"]
 
 
+def test_a_later_external_round_shares_the_rounds_before_it(experiment_factory, tmp_path: Path) -> None:
+    external = {"dataset": {"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz"}}
+    order = {"evolution_order": ["internal", "external"], "external": external}
+    from_two = keys(experiment(experiment_factory, tmp_path, "two.yaml", **order, external_from_round=2))
+    from_three = keys(experiment(experiment_factory, tmp_path, "three.yaml", **order, external_from_round=3))
+    assert from_two["seft/round-1-targets"] == from_three["seft/round-1-targets"]
+    assert from_two["seft/round-2-targets"] != from_three["seft/round-2-targets"]
+
+
 def test_unknown_template_fails_preflight(experiment_factory, tmp_path: Path) -> None:
     exp = experiment(experiment_factory, tmp_path, template="reviser-v9.txt")
     with pytest.raises(HarnessError, match="no template 'reviser-v9.txt'"):

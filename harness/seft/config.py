@@ -128,6 +128,9 @@ class SeftConfig(Strict):
     reviser_decoding: DecodingConfig = DecodingConfig(temperature=0.0, max_new_tokens=256)
     filters: FilterConfig = FilterConfig()
     evolution_order: tuple[Source, ...] = ("internal",)
+    # The first round whose sources include the external one; earlier rounds revise only the
+    # policy's own samples ("first internal, then external"). 1: every round.
+    external_from_round: int = Field(1, ge=1)
     external: ExternalSource | None = None
     evaluate_rounds: Literal["final", "every"] = "final"
     # Reward of each target before (its original) and after revision, under the rlhf baseline's
@@ -145,12 +148,20 @@ class SeftConfig(Strict):
             raise ValueError("evolution_order includes 'external' but external (the source dataset) is not set")
         if self.external is not None and "external" not in self.evolution_order:
             raise ValueError("external is set but evolution_order does not include 'external'")
+        if self.external_from_round > 1 and "internal" not in self.evolution_order:
+            raise ValueError(f"external_from_round {self.external_from_round} leaves the rounds before it without a "
+                             "source: add 'internal' to evolution_order")
         if self.reviser_decoding.max_new_tokens <= self.sampling.max_new_tokens:
             raise ValueError(
                 f"reviser_decoding.max_new_tokens ({self.reviser_decoding.max_new_tokens}) must exceed "
                 f"sampling.max_new_tokens ({self.sampling.max_new_tokens}): the reviser rewrites whole samples plus tags"
             )
         return self
+
+
+def round_sources(seft: SeftConfig, round_index: int) -> tuple[Source, ...]:
+    """Return the sources round ``round_index`` (1-based) revises, in evolution_order."""
+    return tuple(s for s in seft.evolution_order if s != "external" or round_index >= seft.external_from_round)
 
 
 def reviser_init_model(seft: SeftConfig, models) -> ModelRef:

@@ -17,7 +17,7 @@ from typing import TypeVar
 
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses
 from harness.errors import HarnessError
-from harness.seft.config import SeftConfig
+from harness.seft.config import SeftConfig, round_sources
 from harness.seft.decisions import DECISIONS
 from harness.seft.filters import DROP_REASONS, choose_target
 from harness.seft.stats import summary, word_count, word_edit_distance
@@ -109,11 +109,13 @@ def evolution_round(round_index: int, prompts: Sequence[Prompt], sample: Sampler
                     template: ReviserTemplate, cfg: SeftConfig, external: Sequence = ()) -> RoundOutcome:
     """Return round ``round_index``'s targets and record: sample, revise (one call), filter.
 
-    Candidates are gathered in ``cfg.evolution_order``; ``external`` holds the external
-    source's records for this round. Raises HarnessError if the round ends with no target.
+    Candidates are gathered from the round's sources in ``cfg.evolution_order`` (external ones
+    from round ``cfg.external_from_round``); ``external`` holds the external source's records
+    for this round. Raises HarnessError if the round ends with no target.
     """
+    sources = round_sources(cfg, round_index)
     candidates: list[Candidate] = []
-    for source in cfg.evolution_order:
+    for source in sources:
         if source == "internal":
             candidates += internal_candidates(prompts, sample(prompts))
         else:
@@ -123,11 +125,11 @@ def evolution_round(round_index: int, prompts: Sequence[Prompt], sample: Sampler
     outputs = revise([template.render_input(c.prompt, c.response) for c in candidates])
     if len(outputs) != len(candidates):
         raise HarnessError(f"seft round {round_index}: the reviser returned {len(outputs)} outputs for {len(candidates)} inputs")
-    return collect_targets(round_index, len(prompts), candidates, outputs, template, cfg)
+    return collect_targets(round_index, len(prompts), candidates, outputs, template, cfg, sources)
 
 
 def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candidate], outputs: Sequence[str],
-                    template: ReviserTemplate, cfg: SeftConfig) -> RoundOutcome:
+                    template: ReviserTemplate, cfg: SeftConfig, sources: Sequence[str]) -> RoundOutcome:
     """Return the training targets the filters keep and the round record.
 
     The record holds the decision distribution (before filtering; in total and per
@@ -136,7 +138,7 @@ def collect_targets(round_index: int, n_prompts: int, candidates: Sequence[Candi
     revised targets, and the first ``cfg.record_examples`` items (with the raw output).
     """
     targets: list[TrainingTarget] = []
-    decisions = {source: Counter() for source in cfg.evolution_order}
+    decisions = {source: Counter() for source in sources}
     failures, dropped, examples = Counter(), Counter(), []
     for candidate, output in zip(candidates, outputs):
         result = template.parse(output)

@@ -35,7 +35,7 @@ from harness.engines.base import GenerationRequest, Sampling
 from harness.io import atomic_write_json, iter_jsonl
 from harness.methods import METHODS, POLICY_STAGE, alias_stage, read_model, write_model
 from harness.models import check_available, model_fingerprint, resolve_model
-from harness.seft.config import DecodingConfig, SeftConfig, reviser_init_model
+from harness.seft.config import DecodingConfig, SeftConfig, reviser_init_model, round_sources
 from harness.seft.evolution import evolution_round, policy_sft_rows, revision_rows, round_selection
 from harness.seft.reviser_data import build_reviser_data
 from harness.seft.revision_checks import REVISIONS_FILE, run_judged, run_rewards
@@ -49,9 +49,11 @@ REVISER = "seft/reviser"
 REVISER_ROWS = "reviser.jsonl"
 TARGETS_FILE = "targets.jsonl"
 RECORD_FILE = "round_stats.json"  # the name harness/reports/collect.py reads
+# what a round's targets depend on; its sources (evolution_order, external_from_round) enter as
+# that round's own list (the stage fingerprint), so adding a later external round shares the earlier ones
 ROUND_READS = tuple(f"methods.seft.{field}" for field in (
     "template", "samples_per_prompt", "pool_fraction", "prompts_per_round", "sampling", "reviser_decoding", "filters",
-    "evolution_order", "external", "record_examples")) + ("generation.engine", "seed")
+    "external", "record_examples")) + ("generation.engine", "seed")
 
 
 def round_stage(r: int) -> str:
@@ -97,7 +99,8 @@ class SEFT:
         for r in range(1, cfg.rounds + 1):
             stages += [
                 Stage(name=targets_stage(r), version=2, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
-                      uses=("engine",), run=partial(_run_targets, r, previous)),
+                      uses=("engine",), run=partial(_run_targets, r, previous),
+                      fingerprint=lambda e, r=r: list(round_sources(seft_config(e), r))),
                 training_stage(round_stage(r), "sft", start=previous, needs=(targets_stage(r),),
                                rows=partial(_round_rows, r), reads=(), args=lambda e: trainer_args(e.train)),
                 *self._check_stages(exp, cfg, r),
@@ -129,8 +132,9 @@ class SEFT:
         """Return what the run was trained on, and SEFT's own scale."""
         cfg = seft_config(exp)
         per_round = cfg.prompts_per_round or f"{cfg.pool_fraction:.0%} of the"
+        external_from = f" (external from round {cfg.external_from_round})" if cfg.external and cfg.external_from_round > 1 else ""
         scale = (f"seft: {cfg.rounds} round(s) of {per_round} pool prompts x {cfg.samples_per_prompt} samples, "
-                 f"sources {'+'.join(cfg.evolution_order)}, reviser template {cfg.template} (reconstruction, see docs/seft.md)")
+                 f"sources {'+'.join(cfg.evolution_order)}{external_from}, reviser template {cfg.template} (reconstruction, see docs/seft.md)")
         return [*data_labels(exp), scale]
 
     def preflight(self, exp: Experiment) -> None:
@@ -222,7 +226,7 @@ def _sampling(decoding: DecodingConfig, seed: int) -> Sampling:
 
 def _external_records(exp: Experiment, cfg: SeftConfig, r: int) -> list:
     """Return round r's records of the external source ([] without one)."""
-    if cfg.external is None:
+    if "external" not in round_sources(cfg, r):
         return []
     records = load_dataset_records(cfg.external.dataset, exp.data_dir()).records
     per_round = cfg.external.prompts_per_round or cfg.prompts_per_round
