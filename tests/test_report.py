@@ -60,7 +60,7 @@ def report(store: Path, harness_cli) -> Path:
 def test_report_has_every_table_and_the_figures_it_has_data_for(report: Path) -> None:
     md = (report / "report.md").read_text()
     for title in ("Table 0: what was compared", "Table 1: main comparison", "Table 2: published reference rows",
-                  "Table 3: pairwise significance", "Table 4: cost", "Appendix: provenance"):
+                  "Table 3: pairwise significance", "Table 4: cost", "Table 5: SEFT rounds", "Appendix: provenance"):
         assert f"## {title}" in md
     for figure in ("win_rate", "mt_bench_radar", "length_vs_win_rate"):
         assert (report / "figures" / f"{figure}.png").stat().st_size > 1000
@@ -68,7 +68,8 @@ def test_report_has_every_table_and_the_figures_it_has_data_for(report: Path) ->
         assert f"](figures/{figure}.png)" in md
     # No training or SEFT records in base/external runs: those figures say why instead of drawing anything.
     for reason in ("no training stage wrote train_metrics.json with curves", "no SEFT round records with decision counts",
-                   "no run has metrics for SEFT round models", "needs runs at two or more values of methods.seft.pool_fraction"):
+                   "no run has metrics for SEFT round models", "needs SEFT runs at two or more values of methods.seft.pool_fraction",
+                   "no run has SEFT round records"):
         assert reason in md
     assert not (report / "figures" / "training_curves.png").exists()
     # Every figure states its data source and that its numbers are labelled.

@@ -8,11 +8,15 @@ through the run folder (stage folders may be links into ``results/_stages``), an
   (every evaluated model stage, e.g. "seft/round-1"), headline fields as the score stages write them;
 - ``<training stage>/train_metrics.json`` (harness/train/launch.py): ``summary`` {steps, train_tokens,
   wall_s, device, peak_memory_mb, ...}, ``curves`` {loss|reward|kl|...: [[step, value], ...]}, ``log_history``;
-- SEFT round stages (``seft/round-N`` and ``seft/round-N-targets``): their run.json stage summaries merged
-  with ``round_stats.json`` when present: ``decisions`` {keep, minor, major, ...}, ``edit_distance``,
-  ``length_before`` / ``length_after`` ({n, mean, median, max}), ``filtered`` {reason: count}, and, where the
-  experiment has a reward model, ``reward_before`` / ``reward_after`` (a mean or a list of rewards);
-- ``run.json`` ``sweep`` {"id", ...} and ``config.yaml`` ``methods.seft.pool_fraction`` for scaling sweeps;
+- SEFT round stages (``seft/round-N``, ``-targets``, ``-rewards``, ``-judged``): their run.json stage summaries
+  merged with ``round_stats.json`` when present: ``prompts``, ``candidates`` {source: n}, ``decisions`` {keep,
+  minor, major, unparseable}, ``filtered`` {reason: count}, ``targets`` {"total", ...}, ``edit_distance``,
+  ``length_before`` / ``length_after`` ({n, mean, median, max}); with ``methods.seft.reward_scoring``:
+  ``reward_before`` / ``reward_after`` (a mean, or a list of rewards in older records), ``reward_n``,
+  ``reward_by_decision``, ``reward_model``; with ``methods.seft.judge_revisions``: ``reviser_win_rate`` (percent,
+  revised vs original), ``reviser_judged_n``, ``reviser_judge``;
+- ``run.json`` ``sweep`` {"id", "point": {key: value}} and ``config.yaml`` ``methods.<method>.<field>`` (only what
+  the run set; ``RunData.method_setting`` fills in the method config's default), e.g. ``pool_fraction``;
 - judge agreement with the official judge: ``harness judge-check`` records, via ``RunData.judge_trust()``.
 """
 
@@ -189,6 +193,28 @@ class RunData:
             if path:
                 merged.update(read_json(path))
         return dict(sorted(rounds.items()))
+
+    @property
+    def sweep(self) -> dict:
+        """Return the run's sweep record {"id", "point": {dotted key: value}} ({} when not part of a sweep)."""
+        return dict(self.record.get("sweep") or {})
+
+    def method_setting(self, name: str) -> Any:
+        """Return ``methods.<run's method>.<name>``: the config's value, else that method's default (None if it has no such field).
+
+        config.yaml holds only what the run set, so a field left at its default is absent there.
+        """
+        from harness.methods import get_method
+
+        section = self.config_value(f"methods.{self.method}")
+        if isinstance(section, dict) and name in section:
+            return section[name]
+        try:
+            fields = get_method(self.method).config.model_fields
+        except HarnessError:  # imports, external runs, methods not in this checkout
+            return None
+        found = fields.get(name)
+        return None if found is None or found.is_required() else found.get_default(call_default_factory=True)
 
     def config_value(self, dotted: str) -> Any:
         """Return a resolved config value by dotted path (None when absent)."""

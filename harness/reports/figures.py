@@ -8,9 +8,10 @@ skipped with the reason.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
-from harness.reports.collect import ALPACA_EVAL, MT_BENCH, SEFT_ROUND, MethodGroup, RunData
+from harness.reports.collect import ALPACA_EVAL, MT_BENCH, MethodGroup, RunData, group_runs
 from harness.reports.section import Block, Figure, ReportContext, section
 from harness.reports.tables import group_metric, markers
 
@@ -34,12 +35,14 @@ def numbers_status(runs: list[RunData]) -> str:
     return "not labelled (no subset, proxy or smoke marker)" if not found else "labelled: " + ", ".join(found) + " (see Table 0)"
 
 
-def save(ctx: ReportContext, fig, key: str, title: str, source: str, runs: list[RunData]) -> Figure:
-    """Write ``fig`` as PNG and SVG under the report's figures folder with a source/status footer; return it."""
-    caption = f"Data: {source}. Numbers: {numbers_status(runs)}."
+def save(ctx: ReportContext, fig, key: str, title: str, source: str, runs: list[RunData], note: str = "") -> Figure:
+    """Write ``fig`` as PNG and SVG under the report's figures folder with a source/status footer (and ``note``); return it."""
+    caption = f"Data: {source}. Numbers: {numbers_status(runs)}." + (f" {note}" if note else "")
     fig.suptitle(title)
     fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    width, height = fig.get_size_inches()
+    lines = math.ceil(len(caption) / (17 * width))  # wrapped 7-point lines, about 17 characters per inch
+    fig.tight_layout(rect=(0, min(0.4, (0.12 * lines + 0.05) / height), 1, 1))
     out = Path(ctx.out_dir) / FIGURE_DIR
     out.mkdir(parents=True, exist_ok=True)
     png, svg = out / f"{key}.png", out / f"{key}.svg"
@@ -126,70 +129,161 @@ def seft_decisions(ctx: ReportContext) -> Block:
     return Block(figures=[save(ctx, fig, "seft_decisions", f"Reviser decisions per round ({run.id})", "SEFT round stage records", [run])])
 
 
+def _mean(value) -> float | None:
+    """Return a record's number, or the mean of a list of them (older records); None when absent."""
+    if isinstance(value, list):
+        return sum(value) / len(value) if value else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
 @section("fig-revision-scores", "Figure: response scores before vs after revision", order=130, kind="figure")
 def revision_scores(ctx: ReportContext) -> Block:
-    """Return mean reward (or judged score) of responses before and after revision, per round."""
-    found = [(run, {n: r for n, r in rounds.items() if r.get("reward_before") is not None and r.get("reward_after") is not None})
-             for run, rounds in _seft_runs(ctx)]
-    found = [(run, rounds) for run, rounds in found if rounds]
+    """Return mean reward before and after revision per round, and the reviser's judged win rate against the original."""
+    found = [(run, rounds) for run, rounds in _seft_runs(ctx)
+             if any(_mean(r.get("reward_after")) is not None or r.get("reviser_win_rate") is not None for r in rounds.values())]
     if not found:
-        return Block(skipped="no SEFT round records with reward_before / reward_after (needs a reward model in the experiment)")
+        return Block(skipped="no SEFT round records with reward_before / reward_after or reviser_win_rate "
+                             "(set methods.seft.reward_scoring or methods.seft.judge_revisions)")
     run, rounds = found[0]
-
-    def mean(value) -> float:
-        return sum(value) / len(value) if isinstance(value, list) and value else float(value)
-
+    rewards = {n: r for n, r in rounds.items() if _mean(r.get("reward_before")) is not None and _mean(r.get("reward_after")) is not None}
+    judged = {n: r for n, r in rounds.items() if r.get("reviser_win_rate") is not None}
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4))
-    labels = [str(n) for n in rounds]
-    ax.bar([i - 0.2 for i in range(len(labels))], [mean(r["reward_before"]) for r in rounds.values()], width=0.4, label="before")
-    ax.bar([i + 0.2 for i in range(len(labels))], [mean(r["reward_after"]) for r in rounds.values()], width=0.4, label="after")
-    ax.set_xticks(range(len(labels)), labels)
-    ax.set_xlabel("evolution round")
-    ax.set_ylabel("mean reward")
-    ax.legend(fontsize=8)
-    return Block(figures=[save(ctx, fig, "revision_scores", f"Before vs after revision ({run.id})", "SEFT round stage records", [run])])
+    panels = [p for p, has in (("reward", rewards), ("judged", judged)) if has]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        ax.set_xlabel("evolution round")
+        if panel == "reward":
+            x = range(len(rewards))
+            ax.bar([i - 0.2 for i in x], [_mean(r["reward_before"]) for r in rewards.values()], width=0.4, label="before (original)")
+            ax.bar([i + 0.2 for i in x], [_mean(r["reward_after"]) for r in rewards.values()], width=0.4, label="after (target)")
+            ax.set_xticks(list(x), [str(n) for n in rewards])
+            ax.set_ylabel("mean reward")
+            ax.legend(fontsize=8)
+        else:
+            x = range(len(judged))
+            bars = ax.bar(list(x), [float(r["reviser_win_rate"]) for r in judged.values()], width=0.4)
+            for bar, r in zip(bars, judged.values()):
+                ax.annotate(f"n={r.get('reviser_judged_n', '?')}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=8)
+            ax.axhline(50, color="grey", linestyle="--", linewidth=1, label="50%: no better than the original")
+            ax.set_xticks(list(x), [str(n) for n in judged])
+            ax.set_ylim(0, 105)
+            ax.set_ylabel("reviser win rate vs original (%)")
+            ax.legend(fontsize=8, loc="upper left")
+        ax.set_xlim(-0.75, len(x) - 0.25)
+    note = " ".join(f"Round {n}: reviser win rate vs original: {float(r['reviser_win_rate']):.1f}% "
+                    f"(n={r.get('reviser_judged_n', '?')}, judge {r.get('reviser_judge', '?')})." for n, r in judged.items())
+    models = sorted({str(r["reward_model"]) for r in rewards.values() if r.get("reward_model")})
+    note += f" Reward model: {', '.join(models)}." if models else ""
+    return Block(figures=[save(ctx, fig, "revision_scores", f"Before vs after revision ({run.id})",
+                               "SEFT round records (seft/round-N-rewards, seft/round-N-judged)", [run], note.strip())])
+
+
+ROUND_MODEL = re.compile(r"^seft/round-(\d+)$")
+BASE_MODEL = "model/base"
+POLICY = "policy"
+
+
+def evaluated_rounds(run: RunData) -> list[tuple[int, str]]:
+    """Return [(round, model stage)] of a run's evaluated policies, in round order.
+
+    Round 0 is ``model/base`` when the run scored it; rounds 1..R-1 are ``seft/round-N``; the
+    final ``policy`` is round R (R = ``methods.seft.rounds``, its default when the run did not
+    set it) unless that round is already listed. Without a known R the policy is left out.
+    """
+    def scored(model: str) -> bool:
+        return any(run.metrics(b, model) for b in (ALPACA_EVAL, MT_BENCH))
+
+    found = {int(m.group(1)): model for model in run.model_stages() if (m := ROUND_MODEL.match(model)) and scored(model)}
+    final = run.method_setting("rounds") if run.method == "seft" else None
+    if isinstance(final, int) and final not in found and scored(POLICY):
+        found[final] = POLICY
+    if found and scored(BASE_MODEL):
+        found[0] = BASE_MODEL
+    return sorted(found.items())
 
 
 @section("fig-rounds", "Figure: performance per evolution round", order=140, kind="figure")
 def performance_per_round(ctx: ReportContext) -> Block:
-    """Return AlpacaEval win rate and MT-Bench average of each evaluated SEFT round's policy."""
-    for run in ctx.runs:
-        rounds = sorted((int(m.group(1)), model) for model in run.model_stages() if (m := SEFT_ROUND.match(model)))
-        if not rounds:
-            continue
-        plt = _pyplot()
-        fig, ax = plt.subplots(figsize=(5, 4))
-        for benchmark, key, label in ((ALPACA_EVAL, "win_rate", "AE2 win rate (%)"), (MT_BENCH, "average", "MT-Bench x10")):
-            scale = 10 if benchmark == MT_BENCH else 1
-            points = [(n, (run.metrics(benchmark, model) or {}).get(key)) for n, model in rounds]
-            points = [(n, v * scale) for n, v in points if v is not None]
-            if points:
-                ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
-        ax.set_xlabel("evolution round")
-        ax.legend(fontsize=8)
-        return Block(figures=[save(ctx, fig, "rounds", f"Performance per round ({run.id})", "run.json model_metrics[seft/round-N]", [run])])
-    return Block(skipped="no run has metrics for SEFT round models (model_metrics['seft/round-N']); enable per-round evaluation")
+    """Return AlpacaEval win rate and MT-Bench average of each evaluated round's policy (round 0: the base model)."""
+    found = [(run, points) for run in ctx.runs if len(points := evaluated_rounds(run)) >= 2]
+    if not found:
+        only_final = [run.id for run in ctx.runs if run.method == "seft"]
+        return Block(skipped="no run has metrics for SEFT round models (model_metrics['seft/round-N']); "
+                             + (f"only the final policy of {', '.join(only_final)} was evaluated: " if only_final else "")
+                             + "set methods.seft.evaluate_rounds: every")
+    run, points = found[0]
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for benchmark, key, label, scale in ((ALPACA_EVAL, "win_rate", "AE2 win rate (%)", 1), (MT_BENCH, "average", "MT-Bench x10", 10)):
+        xy = [(n, (run.metrics(benchmark, model) or {}).get(key)) for n, model in points]
+        xy = [(n, v * scale) for n, v in xy if v is not None]
+        if xy:
+            ax.plot([n for n, _ in xy], [v for _, v in xy], marker="o", label=label)
+    ax.set_xticks([n for n, _ in points], [f"{n}\n({model})" if model in (BASE_MODEL, POLICY) else str(n) for n, model in points],
+                  fontsize=8)
+    ax.set_xlabel("evolution round")
+    ax.legend(fontsize=8)
+    note = "Rounds plotted: " + ", ".join(f"{n} = {model}" for n, model in points) + "."
+    return Block(figures=[save(ctx, fig, "rounds", f"Performance per round ({run.id})",
+                               "run.json model_metrics (policy = the last round, methods.seft.rounds)", [run], note)])
+
+
+def _fraction_text(value: float) -> str:
+    return f"{value:g}"
+
+
+def scaling_points(runs: list[RunData]) -> list[tuple[float, list[RunData], list[RunData]]]:
+    """Return [(pool fraction, runs plotted, runs left out)] over SEFT runs, by fraction.
+
+    Only SEFT runs count (an absent ``pool_fraction`` is SEFT's default). Per fraction the
+    runs of a sweep that varies only the pool fraction come first, then runs outside any
+    sweep, then other sweeps' runs; of the first kind present, the runs sharing the config
+    of the first by run id (its seeds) are averaged and the rest are left out.
+    """
+    def rank(run: RunData) -> int:
+        point = run.sweep.get("point")
+        if isinstance(point, dict) and set(point) == {POOL_FRACTION}:
+            return 0
+        return 1 if not run.sweep else 2
+
+    by_fraction: dict[float, list[RunData]] = {}
+    for run in runs:
+        fraction = run.method_setting("pool_fraction") if run.method == "seft" else None
+        if isinstance(fraction, (int, float)):
+            by_fraction.setdefault(float(fraction), []).append(run)
+    out = []
+    for fraction, members in sorted(by_fraction.items()):
+        members.sort(key=lambda r: (rank(r), r.id))
+        best = [r for r in members if rank(r) == rank(members[0])]
+        chosen = next(g.runs for g in group_runs(best) if members[0] in g.runs)
+        out.append((fraction, chosen, [r for r in members if r not in chosen]))
+    return out
 
 
 @section("fig-scaling", "Figure: performance against the fraction of unannotated data", order=150, kind="figure")
 def scaling(ctx: ReportContext) -> Block:
-    """Return win rate and MT-Bench against methods.seft.pool_fraction across a sweep's runs."""
-    points = [(run.config_value(POOL_FRACTION), run) for run in ctx.runs if run.config_value(POOL_FRACTION) is not None]
-    if len({fraction for fraction, _ in points}) < 2:
-        return Block(skipped=f"needs runs at two or more values of {POOL_FRACTION} (a scaling sweep)")
-    points.sort(key=lambda p: p[0])
+    """Return win rate and MT-Bench against methods.seft.pool_fraction across SEFT runs (a scaling sweep)."""
+    points = scaling_points(ctx.runs)
+    if len(points) < 2:
+        return Block(skipped=f"needs SEFT runs at two or more values of {POOL_FRACTION} (a scaling sweep)")
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 4))
     for benchmark, key, label, scale in ((ALPACA_EVAL, "win_rate", "AE2 win rate (%)", 1), (MT_BENCH, "average", "MT-Bench x10", 10)):
-        xy = [(f, (run.metrics(benchmark) or {}).get(key)) for f, run in points]
+        xy = [(f, _mean([v for run in chosen if (v := (run.metrics(benchmark) or {}).get(key)) is not None])) for f, chosen, _ in points]
         xy = [(f, v * scale) for f, v in xy if v is not None]
         if xy:
             ax.plot([f for f, _ in xy], [v for _, v in xy], marker="o", label=label)
     ax.set_xlabel("fraction of the unannotated prompt pool")
     ax.legend(fontsize=8)
+    parts = []
+    for fraction, chosen, left_out in points:
+        text = f"{_fraction_text(fraction)}: " + (chosen[0].id if len(chosen) == 1 else f"mean of {', '.join(r.id for r in chosen)}")
+        parts.append(text + (f" (not plotted: {', '.join(r.id for r in left_out)})" if left_out else ""))
+    note = ("Runs per fraction: " + "; ".join(parts) + ". SEFT runs only; a pool-fraction sweep's run is preferred, "
+            "then a run outside any sweep; seeds of one config are averaged.")
     return Block(figures=[save(ctx, fig, "scaling", "Scaling with unannotated data", f"run.json metrics; config {POOL_FRACTION}",
-                               [run for _, run in points])])
+                               [run for _, chosen, _ in points for run in chosen], note)])
 
 
 @section("fig-length", "Figure: length against win rate", order=160, kind="figure")

@@ -16,7 +16,7 @@ from harness.store import RunStore
 PAPER_METHODS = ("base", "sft", "dpo", "rlhf", "seft")
 TABLE_SECTIONS = ("what", "main", "published", "significance", "cost")
 FIGURE_SECTIONS = ("fig-win-rate", "fig-mt-radar", "fig-seft-decisions", "fig-revision-scores", "fig-rounds",
-                   "fig-scaling", "fig-length", "fig-training")
+                   "fig-scaling", "fig-length", "fig-training", "seft-rounds")
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class Target:
 
 TARGETS = {
     "table-1": Target("table-1", "Table 1 (main comparison) with Tables 0 and 2-4", PAPER_METHODS, TABLE_SECTIONS),
-    "figures": Target("figures", "the analysis figures", PAPER_METHODS, FIGURE_SECTIONS),
+    "figures": Target("figures", "the analysis figures and the SEFT rounds table", PAPER_METHODS, FIGURE_SECTIONS),
 }
 
 

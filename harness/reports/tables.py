@@ -1,4 +1,4 @@
-"""Tables 0-4 of the report (what was compared, main comparison, published rows, significance, cost)."""
+"""Tables 0-5 of the report (what was compared, main comparison, published rows, significance, cost, SEFT rounds)."""
 
 from __future__ import annotations
 
@@ -342,3 +342,72 @@ def cost(ctx: ReportContext) -> Block:
              "judge figures from the judge stages' summaries in run.json (calls made by this run; stages reused from the store "
              "were paid for by the run that made them)."]
     return Block(tables=[Table("Training compute and judge spend", pd.DataFrame(rows), notes)])
+
+
+ABSENT = "—"  # a field this round's records do not have (the SEFT rounds table)
+ROUND_FIELDS = ("prompts", "candidates", "decisions", "filtered", "targets", "edit_distance", "length_before",
+                "length_after", "reward_before", "reward_after", "reviser_win_rate")
+
+
+def _number(value: Any) -> float | None:
+    """Return a record's number (the mean of a list, the "mean" of a summary dict, the "total" of a count dict)."""
+    if isinstance(value, dict):
+        value = value.get("mean", value.get("total"))
+    if isinstance(value, list):
+        return _mean(value)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _count_cell(value: Any) -> str:
+    """Return a number; a {part: n} count as its total with the non-zero parts named ("3 (repetition 2, too_short 1)")."""
+    if isinstance(value, dict) and "total" not in value:
+        parts = {k: v for k, v in sorted(value.items()) if _number(v) and not isinstance(v, dict)}
+        named = ", ".join(f"{k} {v:g}" for k, v in parts.items())
+        return f"{sum(parts.values()):g}" + (f" ({named})" if named else "")
+    number = _number(value)
+    return ABSENT if number is None else f"{number:g}"
+
+
+def _arrow(before: Any, after: Any, digits: int) -> str:
+    """Return "before → after" ("—" for a side not recorded, or alone when neither is)."""
+    a, b = (_number(v) for v in (before, after))
+    cells = [ABSENT if v is None else f"{v:.{digits}f}" for v in (a, b)]
+    return ABSENT if a is None and b is None else " → ".join(cells)
+
+
+def seft_round_row(run: RunData, n: int, record: dict) -> dict:
+    """Return one display row of the SEFT rounds table ("—" for fields the round's records lack)."""
+    decisions = record.get("decisions") if isinstance(record.get("decisions"), dict) else None
+    edit = _number(record.get("edit_distance"))
+    win = _number(record.get("reviser_win_rate"))
+    row = {"Run": run.id, "Round": str(n), "Prompts": _count_cell(record.get("prompts")),
+           "Candidates": _count_cell(record.get("candidates"))}
+    for kind in ("keep", "minor", "major", "unparseable"):
+        row[kind.capitalize()] = ABSENT if decisions is None or kind not in decisions else str(decisions[kind])
+    row["Filtered"] = _count_cell(record.get("filtered"))
+    row["Targets"] = _count_cell(record.get("targets"))
+    row["Edit distance (mean)"] = ABSENT if edit is None else f"{edit:.1f}"
+    row["Length before → after"] = _arrow(record.get("length_before"), record.get("length_after"), 1)
+    row["Reward before → after"] = _arrow(record.get("reward_before"), record.get("reward_after"), 3)
+    row["Reviser win rate (n)"] = ABSENT if win is None else f"{win:.1f} (n={record.get('reviser_judged_n', '?')})"
+    return row
+
+
+@section("seft-rounds", "Table 5: SEFT rounds", order=50)
+def seft_rounds(ctx: ReportContext) -> Block:
+    """Return one row per (SEFT run, round): what the reviser did, what was filtered, and how revision scored."""
+    records = [(run, n, r) for run in ctx.runs for n, r in run.seft_rounds().items() if any(k in r for k in ROUND_FIELDS)]
+    if not records:
+        return Block(skipped="no run has SEFT round records (seft/round-N-targets round_stats.json, -rewards, -judged)")
+    rewards = sorted({str(r["reward_model"]) for _, _, r in records if r.get("reward_model")})
+    judges = sorted({str(r["reviser_judge"]) for _, _, r in records if r.get("reviser_judge")})
+    notes = ["Candidates: the responses given to the reviser (by source when there are several); decisions are the reviser's; "
+             "filtered: drops by reason (non-zero reasons named); targets: what the round's policy was trained on. "
+             "Edit distance and lengths are in words (edit distance over revised targets; length before over candidates, "
+             "after over targets).",
+             "Reward before → after: mean reward of each target's original and of the target itself"
+             + (f" under {', '.join(rewards)}" if rewards else "") + " (kept originals count unchanged). "
+             "Reviser win rate: revised targets judged against their originals, in percent, ties count half"
+             + (f" (judge {', '.join(judges)})" if judges else "") + f". {ABSENT}: not recorded for that round."]
+    frame = pd.DataFrame([seft_round_row(run, n, r) for run, n, r in records])
+    return Block(tables=[Table("SEFT rounds (one row per run and round)", frame, notes)])
