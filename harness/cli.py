@@ -261,11 +261,12 @@ def reproduce(
     if target is None:
         raise HarnessError("harness reproduce needs a target (table-1 or figures) or --list")
     chosen = repro.get_target(target)
-    exp = _experiment(preset, config, overrides)
+    load = lambda extra: _experiment(preset, config, overrides + extra)  # noqa: E731
+    exp = load([])
     from harness.reports.render import render_runs
     from harness.store import RunStore
 
-    runs, missing = repro.run_target(chosen, exp, RunStore(results), argv=sys.argv, log=typer.echo)
+    runs, missing = repro.run_target(chosen, exp, RunStore(results), load=load, argv=sys.argv, log=typer.echo)
     for path in render_runs(runs, reports, f"{chosen.name}-{exp.preset or exp.name}", sections=list(chosen.sections)):
         typer.echo(str(path))
     if missing:

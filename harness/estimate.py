@@ -24,7 +24,8 @@ def _prompt_tokens(requests: list[JudgeRequest]) -> int:
 def estimate(exp: Experiment, methods: list[str]) -> list[dict]:
     """Return one row per (method, benchmark): judge, calls, prompt/completion tokens, USD.
 
-    A method that evaluates several models (a warm start, SEFT's rounds) pays once per model.
+    A method that evaluates several models (a warm start, SEFT's rounds) pays once per model;
+    a method's own judge requests (``extra_judge_requests(exp)``: {benchmark: n}) get a row each.
     """
     per_benchmark = []
     for benchmark in enabled_benchmarks(exp):
@@ -36,10 +37,16 @@ def estimate(exp: Experiment, methods: list[str]) -> list[dict]:
                               "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                               "usd": round(token_cost(prompt_tokens, completion_tokens, entry.price_per_million), 2)})
     rows = []
+    scaled = lambda row, factor: {k: (round(row[k] * factor, 2) if k == "usd" else round(row[k] * factor))  # noqa: E731
+                                  for k in ("calls", "prompt_tokens", "completion_tokens", "usd")}
     for method in methods:
-        models = len(get_method(method).evaluated_models(exp))
-        rows += [{"method": method, **row, **{k: row[k] * models for k in ("calls", "prompt_tokens", "completion_tokens", "usd")}}
-                 for row in per_benchmark]
+        registered = get_method(method)
+        models = len(registered.evaluated_models(exp))
+        rows += [{"method": method, **row, **scaled(row, models)} for row in per_benchmark]
+        # a method's own judge requests (SEFT's judged revisions), priced like its benchmark's average request
+        extra = getattr(registered, "extra_judge_requests", lambda e: {})(exp)
+        rows += [{"method": method, **row, "benchmark": f"{row['benchmark']} ({method} extra)", **scaled(row, extra[row["benchmark"]] / row["calls"])}
+                 for row in per_benchmark if extra.get(row["benchmark"]) and row["calls"]]
     return rows
 
 

@@ -189,6 +189,28 @@ def test_reproduce_runs_then_reuses_and_names_missing_methods(experiment_factory
     assert "method 'no-such-method' is not registered" in log[1]
 
 
+def test_reproduce_runs_the_sweeps_a_target_asks_for(experiment_factory, harness_env, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.config import load_experiment
+    from harness.reports.reproduce import Target, run_target
+    from harness.store import RunStore
+
+    for name in ("FAKE_JUDGE_API_KEY", "HARNESS_MODEL_CACHE"):
+        monkeypatch.setenv(name, harness_env[name])
+    # the smoke preset's sweep name, pointed at base so the test trains nothing
+    config = experiment_factory(tmp_path, eval={"mt_bench": {"enabled": False}},
+                                sweeps={"seft-pool-fraction": {"method": "base", "vary": {"eval.alpaca_eval.limit": [2]}}})
+    exp = load_experiment(config_path=config)
+    load = lambda extra: load_experiment(config_path=config, overrides=extra)  # noqa: E731
+    target = Target("t", "test target", ("base",), ("main",), sweeps=True)
+    runs, _ = run_target(target, exp, RunStore(tmp_path / "results"), load=load, log=lambda line: None)
+    # the preset's vary keys merge with ours: pool fractions x limit 2, all base runs sharing their stages
+    assert runs[0].id == "base-smoke" and len(runs) == 4
+    assert all(r.id.startswith("base-smoke-seft-pool-fraction-") and r.id.endswith("limit_2") for r in runs[1:])
+    without, _ = run_target(target, exp, RunStore(tmp_path / "results"), log=lambda line: None)
+    assert [r.id for r in without] == ["base-smoke"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["report", "no-such-run"], "no run 'no-such-run'"),
     (["report", "--name", "../x"], "invalid report name '../x'"),

@@ -85,6 +85,15 @@ def test_a_later_external_round_shares_the_rounds_before_it(experiment_factory, 
     assert from_two["seft/round-2-targets"] != from_three["seft/round-2-targets"]
 
 
+def test_estimate_counts_the_judged_revisions(experiment_factory, tmp_path: Path) -> None:
+    from harness.estimate import estimate
+
+    rows = estimate(experiment(experiment_factory, tmp_path, judge_revisions=4), ["seft"])
+    extra = [r for r in rows if r["benchmark"] == "alpaca_eval (seft extra)"]
+    assert len(extra) == 1 and extra[0]["calls"] == 2 * 4  # two rounds
+    assert not [r for r in estimate(experiment(experiment_factory, tmp_path, "off.yaml"), ["seft"]) if "extra" in r["benchmark"]]
+
+
 def test_unknown_template_fails_preflight(experiment_factory, tmp_path: Path) -> None:
     exp = experiment(experiment_factory, tmp_path, template="reviser-v9.txt")
     with pytest.raises(HarnessError, match="no template 'reviser-v9.txt'"):

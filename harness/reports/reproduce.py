@@ -27,12 +27,14 @@ class Target:
     description: str
     methods: tuple[str, ...]
     sections: tuple[str, ...]
+    sweeps: bool = False  # also the experiment's named sweeps (the scaling study)
 
 
 TARGETS = {
     "table-1": Target("table-1", "Table 1 (main comparison) with Tables 0 and 2-4", PAPER_METHODS, TABLE_SECTIONS),
-    "figures": Target("figures", "the analysis figures and the SEFT rounds table", PAPER_METHODS, FIGURE_SECTIONS),
+    "figures": Target("figures", "the analysis figures and the SEFT rounds table", PAPER_METHODS, FIGURE_SECTIONS, sweeps=True),
 }
+Loader = Callable[[list[str]], Experiment]  # --set overrides -> that point's experiment
 
 
 def get_target(name: str) -> Target:
@@ -65,14 +67,21 @@ def hardware_needs(exp: Experiment) -> str:
     return "; ".join(parts)
 
 
+def _budget(rows: list[dict]) -> str:
+    return (f"{sum(r['calls'] for r in rows):,} judge calls, about ${sum(r['usd'] for r in rows):,.2f} "
+            f"({', '.join(sorted({r['judge'] + ' -> ' + r['model'] for r in rows}))})")
+
+
 def describe(presets: list[str] | None = None, estimate: Callable | None = None) -> str:
-    """Return what can be reproduced under each preset: methods (missing ones named), hardware and judge budget."""
+    """Return what can be reproduced under each preset: methods (missing ones named), sweeps, hardware and judge budget."""
     from harness.estimate import estimate as default_estimate
+    from harness.sweep import named_sweep_jobs
 
     estimate = estimate or default_estimate
     lines = []
     for preset in presets or list_presets():
         exp = load_experiment(preset=preset)
+        load = lambda extra, preset=preset: load_experiment(preset=preset, overrides=extra)  # noqa: E731
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
         for target in TARGETS.values():  # targets needing the same methods share their runs
@@ -80,40 +89,48 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
             try:
                 # An unregistered method is counted as one final-policy evaluation (what base costs).
                 rows = estimate(exp, [m for m in target.methods if registered(m)]) + estimate(exp, ["base"]) * len(missing)
-                budget = (f"{sum(r['calls'] for r in rows):,} judge calls, about ${sum(r['usd'] for r in rows):,.2f} "
-                          f"({', '.join(sorted({r['judge'] + ' -> ' + r['model'] for r in rows}))})")
+                budget = _budget(rows)
             except HarnessError as exc:
                 budget = f"not estimated here: {exc}"
             lines.append(f"  {target.name}: {target.description}; methods {', '.join(target.methods)}")
             lines.append(f"    judge budget: {budget}")
+            for name in exp.sweeps if target.sweeps else ():
+                jobs = named_sweep_jobs(exp, name, load)
+                rows = [row for job in jobs for row in estimate(job.exp, [job.method])]
+                lines.append(f"    sweep {name}: {len(jobs)} {jobs[0].method} runs, at most {_budget(rows)} "
+                             "(a point equal to a main run reuses its judgments)")
             if missing:
                 lines.append(f"    missing: methods not registered yet: {', '.join(missing)} "
                              "(budget counts each as one final-policy evaluation)")
     return "\n".join(lines)
 
 
-def run_target(target: Target, exp: Experiment, store: RunStore, *, argv: list[str] | None = None,
-               log: Callable[[str], None] = print) -> tuple[list[RunData], list[str]]:
-    """Run or reuse each registered method of ``target`` under ``exp``; return (runs, missing method names).
+def run_target(target: Target, exp: Experiment, store: RunStore, *, load: Loader | None = None,
+               argv: list[str] | None = None, log: Callable[[str], None] = print) -> tuple[list[RunData], list[str]]:
+    """Run or reuse each registered method of ``target`` under ``exp`` (and, given ``load``, the
+    experiment's sweeps where the target asks for them); return (runs, missing method names).
 
-    A finished run with the same config hash is reused as is; otherwise the pipeline runs it
-    (and itself reuses every finished stage in the store).
+    A finished run with the same config hash is reused as is; the others run together, phase
+    by phase with one judge (and the pipeline itself reuses every finished stage in the store).
     """
-    from harness.pipeline import default_run_id, run_experiment
+    from harness.pipeline import run_many
+    from harness.sweep import method_jobs
 
-    runs, missing = [], []
-    for method in target.methods:
-        if not registered(method):
-            log(f"missing: method '{method}' is not registered in this checkout; its row is left out")
-            missing.append(method)
-            continue
-        run_id = default_run_id(exp, method)
-        if store.exists(run_id):
-            run = store.get(run_id)
-            if run.record.get("status") == "done" and run.record.get("config_hash") == exp.hash():
-                log(f"reusing run {run_id}")
-                runs.append(from_run(run))
-                continue
-        log(f"running {method} -> {run_id}")
-        runs.append(from_run(run_experiment(exp, method, store, run_id=run_id, argv=argv)))
-    return runs, missing
+    missing = [m for m in target.methods if not registered(m)]
+    if target.sweeps and exp.sweeps and load is None:
+        log(f"sweeps {', '.join(exp.sweeps)} left out: no experiment loader given")
+    jobs = method_jobs(exp, [m for m in target.methods if m not in missing], load or (lambda extra: exp),
+                       with_sweeps=target.sweeps and load is not None)
+    reused: dict[str, RunData] = {}
+    for job in jobs:
+        run = store.get(job.run_id) if store.exists(job.run_id) else None
+        if run is not None and run.record.get("status") == "done" and run.record.get("config_hash") == job.exp.hash():
+            log(f"reusing run {job.run_id}")
+            reused[job.run_id] = from_run(run)
+        else:
+            log(f"running {job.method} -> {job.run_id}")
+    fresh = [job for job in jobs if job.run_id not in reused]
+    ran = {run.id: from_run(run) for run in (run_many(fresh, store, argv=argv) if fresh else [])}
+    for method in missing:
+        log(f"missing: method '{method}' is not registered in this checkout; its row is left out")
+    return [reused.get(job.run_id) or ran[job.run_id] for job in jobs], missing

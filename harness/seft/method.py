@@ -128,6 +128,11 @@ class SEFT:
         earlier = [round_stage(r) for r in range(1, cfg.rounds)] if cfg.evaluate_rounds == "every" else []
         return earlier + [POLICY_STAGE]
 
+    def extra_judge_requests(self, exp: Experiment) -> dict[str, int]:
+        """Return the judged revisions' requests (on the AlpacaEval judge) for harness estimate."""
+        cfg = seft_config(exp)
+        return {"alpaca_eval": cfg.rounds * cfg.judge_revisions} if cfg.judge_revisions else {}
+
     def labels(self, exp: Experiment) -> list[str]:
         """Return what the run was trained on, and SEFT's own scale."""
         cfg = seft_config(exp)
