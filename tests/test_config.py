@@ -101,7 +101,7 @@ def test_set_overrides_apply_in_order_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "exp.yaml", "extends: smoke\nseed: 7\n")
     exp = load_experiment(config_path=path, overrides=["seed=8", "seed=9", "generation.engine.batch_size=4"])
     assert exp.seed == 9 and exp.generation.engine.batch_size == 4
-    assert exp.generation.engine.dtype == "bfloat16"  # sibling kept
+    assert exp.generation.engine.dtype == "float32"  # sibling kept (the smoke preset's)
 
 
 def test_apply_override_does_not_mutate_its_input() -> None:
