@@ -45,7 +45,6 @@ from harness.engines.vllm_engine import VLLMEngine
 from harness.models import resolve_model
 from harness.seft.config import SeftConfig
 from harness.seft.evolution import evolution_round, round_selection
-from harness.seft.method import _sampling
 from harness.seft.template import load_template
 from harness.store import ItemCache
 
@@ -89,7 +88,7 @@ def main() -> None:
     engine = VLLMEngine(model, engine_cfg, exp.seed)
     # the round's sampling requests, as harness/seft/method.py builds them: k per prompt, seed + j
     sample_requests = [GenerationRequest(f"{p.id}#{j}", tuple((m["role"], m["content"]) for m in p.messages()),
-                                         _sampling(cfg.sampling, exp.seed + j)) for p in prompts for j in range(cfg.samples_per_prompt)]
+                                         cfg.sampling.sampling(exp.seed + j)) for p in prompts for j in range(cfg.samples_per_prompt)]
     token_ids = [render_prompt(tokenizer, r.messages) for r in sample_requests]
     engine.llm.generate([TokensPrompt(prompt_token_ids=t) for t in token_ids[:4]],
                         SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
@@ -114,7 +113,7 @@ def main() -> None:
             return [texts[i * k:(i + 1) * k] for i in range(len(chosen))]
 
         def revise(inputs) -> list[str]:
-            return generate("revise", [GenerationRequest(f"revise-{i}", (("user", text),), _sampling(cfg.reviser_decoding, exp.seed))
+            return generate("revise", [GenerationRequest(f"revise-{i}", (("user", text),), cfg.reviser_decoding.sampling(exp.seed))
                                        for i, text in enumerate(inputs)])
 
         outcome, round_s = timed(lambda: evolution_round(1, prompts, sample, revise, template, cfg))

@@ -13,6 +13,7 @@ from pydantic import Field, model_validator
 
 from harness.config import LoraConfig, ModelRef, Strict
 from harness.data.spec import DatasetSpec
+from harness.engines.base import Sampling
 
 Decision = Literal["keep", "minor", "major"]
 Source = Literal["internal", "external"]
@@ -54,6 +55,10 @@ class DecodingConfig(Strict):
     temperature: float = Field(ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(ge=1)
+
+    def sampling(self, seed: int) -> Sampling:
+        """Return these parameters as the engines' Sampling with ``seed``."""
+        return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=seed)
 
 
 class FilterConfig(Strict):

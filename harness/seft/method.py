@@ -31,11 +31,11 @@ from harness.data.stages import (
     read_sets,
 )
 from harness.data.training_format import write_rows
-from harness.engines.base import GenerationRequest, Sampling
+from harness.engines.base import GenerationRequest
 from harness.io import atomic_write_json, iter_jsonl
 from harness.methods import METHODS, POLICY_STAGE, alias_stage, read_model, write_model
 from harness.models import check_available, model_fingerprint, resolve_model
-from harness.seft.config import DecodingConfig, SeftConfig, reviser_init_model, round_sources
+from harness.seft.config import SeftConfig, reviser_init_model, round_sources
 from harness.seft.evolution import evolution_round, policy_sft_rows, revision_rows, round_selection
 from harness.seft.reviser_data import build_reviser_data
 from harness.seft.revision_checks import REVISIONS_FILE, run_judged, run_rewards
@@ -202,14 +202,14 @@ def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
     def sample(chosen) -> list[list[str]]:
         # k requests per prompt with their own seeds: k distinct, individually cached samples
         requests = [GenerationRequest(f"{p.id}#{j}", tuple((m["role"], m["content"]) for m in p.messages()),
-                                      _sampling(cfg.sampling, exp.seed + j))
+                                      cfg.sampling.sampling(exp.seed + j))
                     for p in chosen for j in range(cfg.samples_per_prompt)]
         texts = [record["text"].strip() for record in generate_with_model(ctx, policy_stage, requests, f"seft-round-{r}-sample")]
         k = cfg.samples_per_prompt
         return [texts[i * k:(i + 1) * k] for i in range(len(chosen))]
 
     def revise(inputs) -> list[str]:
-        requests = [GenerationRequest(f"revise-{i}", (("user", text),), _sampling(cfg.reviser_decoding, exp.seed))
+        requests = [GenerationRequest(f"revise-{i}", (("user", text),), cfg.reviser_decoding.sampling(exp.seed))
                     for i, text in enumerate(inputs)]
         return [record["text"] for record in generate_with_model(ctx, REVISER, requests, f"seft-round-{r}-revise")]
 
@@ -223,10 +223,6 @@ def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
     ctx.log(f"  round {r}: {record['targets']['total']} targets; decisions {record['decisions']}; filtered "
             f"{ {k: v for k, v in record['filtered'].items() if v} }")
     return {key: record[key] for key in ("prompts", "candidates", "decisions", "filtered", "targets", "policy")}
-
-
-def _sampling(decoding: DecodingConfig, seed: int) -> Sampling:
-    return Sampling(temperature=decoding.temperature, top_p=decoding.top_p, max_new_tokens=decoding.max_new_tokens, seed=seed)
 
 
 def _external_records(exp: Experiment, cfg: SeftConfig, r: int) -> list:
