@@ -195,3 +195,14 @@ def test_data_parallel_replicas_fill_the_cache_as_one_engine_would(tmp_path: Pat
     assert stats["generated"] == 7 and stats["completion_tokens"] > 0
     assert [[r["text"] for r in s] for s in parallel] == [[r["text"] for r in s] for s in single]
     assert len(ItemCache(cache.path)) == 7 and sum(1 for _ in cache.path.open()) == 7
+
+
+def test_precision_warning_names_weights_served_below_their_stored_precision(tmp_path) -> None:
+    from harness.benchmarks.generation import precision_warning
+
+    (tmp_path / "config.json").write_text('{"torch_dtype": "float32"}')
+    assert "rounded away" in precision_warning(str(tmp_path), "bfloat16")
+    assert precision_warning(str(tmp_path), "float32") is None
+    (tmp_path / "config.json").write_text('{"dtype": "bfloat16"}')
+    assert precision_warning(str(tmp_path), "bfloat16") is None and precision_warning(str(tmp_path), "float32") is None
+    assert precision_warning(str(tmp_path / "missing"), "bfloat16") is None
