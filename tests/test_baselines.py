@@ -22,7 +22,7 @@ TINY_TRAINING = {
         "heldout_fraction": 0.25,
     }},
     "train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 96, "learning_rate": 1.0e-3},
-    "methods": {"rlhf": {"num_generations": 2, "max_completion_length": 8}},
+    "methods": {"rlhf": {"num_generations": 2, "max_completion_length": 8}, "seft": {"reviser_train": {"max_steps": 2}}},
     # the smoke preset's SEFT scaling study, cut to one extra point (the 1.0 point is seft-smoke itself)
     "sweeps": {"seft-pool-fraction": {"vary": {"methods.seft.pool_fraction": [0.5, 1.0]}}},
 }
