@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import importlib
 import re
-import time
 from pathlib import Path
 from typing import get_args
 
