@@ -13,6 +13,7 @@ from harness.data.records import Message, PreferencePair, RankedResponses
 from harness.seft.config import DecisionConfig, GapThresholds
 
 DECISIONS = ("keep", "minor", "major")
+REVISIONS = ("minor", "major")  # the decisions whose target is the reviser's text, not the original
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import TypeVar
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses
 from harness.errors import HarnessError
 from harness.seft.config import SeftConfig, round_sources
-from harness.seft.decisions import DECISIONS
+from harness.seft.decisions import DECISIONS, REVISIONS
 from harness.seft.filters import DROP_REASONS, choose_target
 from harness.seft.stats import summary, word_count, word_edit_distance
 from harness.seft.template import PARSE_FAILURES, ReviserTemplate
@@ -169,7 +169,7 @@ def round_record(round_index: int, n_prompts: int, candidates: Sequence[Candidat
     Keys follow what the reports read (harness/reports/collect.py): ``decisions`` (totals),
     ``filtered`` (drops by reason), ``edit_distance``, ``length_before``, ``length_after``.
     """
-    revised = [t for t in targets if t.decision in ("minor", "major")]
+    revised = [t for t in targets if t.decision in REVISIONS]
     kinds = (*DECISIONS, UNPARSEABLE)
     return {
         "round": round_index,

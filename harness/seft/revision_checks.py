@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from harness.data.records import Message
 from harness.io import iter_jsonl
 from harness.methods import read_model
+from harness.seft.decisions import REVISIONS
 from harness.seft.template import conversation_text
 from harness.stages import StageContext
 
 REVISIONS_FILE = "revisions.jsonl"
-REVISED = ("minor", "major")
 
 
 def read_revisions(ctx: StageContext, targets_stage: str) -> list[dict]:
@@ -61,7 +61,7 @@ def run_rewards(targets_stage: str, reward_stage: str, ctx: StageContext) -> dic
 
 def judged_sample(rows: Sequence[dict], n: int, seed: int) -> list[dict]:
     """Return up to ``n`` revised rows (minor/major whose target differs from the original) in a seeded order."""
-    revised = [row for row in rows if row["decision"] in REVISED and row["target"].strip() != row["original"].strip()]
+    revised = [row for row in rows if row["decision"] in REVISIONS and row["target"].strip() != row["original"].strip()]
     key = lambda row: hashlib.sha256(f"{seed}:{row['prompt_id']}:{row['original']}".encode()).hexdigest()
     return sorted(revised, key=key)[:n]
 
