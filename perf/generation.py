@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 from harness.config import PACKAGED_DATA_DIR, EngineConfig
@@ -24,13 +23,7 @@ from harness.engines.hf_engine import HFEngine
 from harness.engines.vllm_engine import VLLMEngine
 from harness.models import resolve_model
 from harness.store import ItemCache
-
-
-def timed(fn):
-    """Return (result, seconds) of calling fn()."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+from timing import timed  # perf/timing.py
 
 
 def main() -> None:

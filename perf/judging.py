@@ -39,16 +39,10 @@ from harness.judges.build import open_judge
 from harness.judges.registry import JudgeEntry, get_judge
 from harness.models import resolve_model
 from harness.store import RunStore
+from timing import timed  # perf/timing.py
 
 PUBLISHED = PACKAGED_DATA_DIR / "alpaca_eval" / "published"
 VERDICT_TOKENS = ("m", "M")
-
-
-def timed(fn):
-    """Return (fn(), seconds it took)."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
 
 
 def published_outputs(k: int) -> list[Path]:

@@ -36,7 +36,6 @@ import json
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 from harness.config import load_experiment
@@ -49,13 +48,7 @@ from harness.seft.config import SeftConfig
 from harness.seft.evolution import evolution_round, round_selection
 from harness.seft.template import load_template
 from harness.store import ItemCache
-
-
-def timed(fn):
-    """Return (result, seconds) of calling fn()."""
-    start = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - start
+from timing import timed  # perf/timing.py
 
 
 def main() -> None:
