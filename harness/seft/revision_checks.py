@@ -69,10 +69,9 @@ def judged_sample(rows: Sequence[dict], n: int, seed: int) -> list[dict]:
 def run_judged(targets_stage: str, ctx: StageContext) -> dict:
     """Stage body: judge sampled revisions (output_2) against their originals (output_1); return the win rate."""
     from harness.benchmarks.alpaca_eval.annotator import load_annotator
-    from harness.benchmarks.alpaca_eval.requests import PairItem, build_requests, parse_preference
-    from harness.benchmarks.alpaca_eval.stages import annotator_name
-    from harness.benchmarks.judging import judge_cached, judge_entry
-    from harness.judges.types import JudgeResponse
+    from harness.benchmarks.alpaca_eval.requests import PairItem
+    from harness.benchmarks.alpaca_eval.stages import annotator_name, judge_pairs
+    from harness.benchmarks.judging import judge_entry
 
     exp = ctx.exp
     sample = judged_sample(read_revisions(ctx, targets_stage), exp.method_config("seft").judge_revisions, exp.seed)
@@ -84,12 +83,8 @@ def run_judged(targets_stage: str, ctx: StageContext) -> dict:
     annotator = load_annotator(annotator_name(exp))
     items = [PairItem(conversation_text([Message(**m) for m in row["prompt"]]), row["original"], row["target"], "seft-reviser")
              for row in sample]
-    pairs = build_requests(annotator, items, entry.id, guided=entry.alpaca_eval.guided)
-    responses, stats = judge_cached(ctx, entry, [req for meta, req in pairs if not meta.is_tie])
-    preferences = []
-    for meta, req in pairs:
-        record = responses.get(req.key)
-        preferences.append(parse_preference(annotator, None if record is None else JudgeResponse(**record), meta))
+    judged, stats = judge_pairs(ctx, entry, annotator, items)
+    preferences = [preference for _, _, preference in judged]
     parsed = [p for p in preferences if p is not None]
     summary.update(reviser_win_rate=round(100 * statistics.fmean(p - 1 for p in parsed), 2) if parsed else None,
                    reviser_judged_n=len(parsed), reviser_judge_unparsed=len(preferences) - len(parsed),

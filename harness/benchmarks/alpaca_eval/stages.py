@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
-from harness.benchmarks.alpaca_eval.annotator import load_annotator
+from harness.benchmarks.alpaca_eval.annotator import Annotator, load_annotator
 from harness.benchmarks.alpaca_eval.metrics import compute_metrics
-from harness.benchmarks.alpaca_eval.requests import PairItem, annotation_record, build_requests, parse_preference
+from harness.benchmarks.alpaca_eval.requests import PairItem, PairMeta, annotation_record, build_requests, parse_preference
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
 from harness.benchmarks.base import BENCHMARKS, POLICY, Benchmark, StageNames, stage_names
 from harness.benchmarks.generation import generate_with_model, generator_name
@@ -16,6 +17,7 @@ from harness.benchmarks.alpaca_eval.loaders import ADAPTER, load_alpaca_eval
 from harness.data.hashing import files_sha256
 from harness.engines.base import GenerationRequest, Sampling
 from harness.io import atomic_write_json, read_json
+from harness.judges.registry import JudgeEntry
 from harness.judges.types import JudgeRequest, JudgeResponse
 from harness.stages import Stage, StageContext
 
@@ -74,12 +76,10 @@ def run_judge(ctx: StageContext, names: StageNames) -> dict:
     outputs = read_json(ctx.input(names.generate) / "model_outputs.json")
     references = {p.id: p.reference[0] for p in load_alpaca_eval(exp.data_dir(), limit=exp.eval.alpaca_eval.limit)}
     items = [PairItem(o["instruction"], references[o["id"]], o["output"], o["generator"]) for o in outputs]
-    pairs = build_requests(annotator, items, entry.id, guided=entry.alpaca_eval.guided)
-    responses, stats = judge_cached(ctx, entry, [req for meta, req in pairs if not meta.is_tie])
+    judged, stats = judge_pairs(ctx, entry, annotator, items)
     annotations = []
-    for item, (meta, req) in zip(items, pairs):
-        response = responses.get(req.key)
-        record = annotation_record(annotator, item, parse_preference(annotator, _as_response(response), meta))
+    for item, (meta, response, preference) in zip(items, judged):
+        record = annotation_record(annotator, item, preference)
         record.update(judge=entry.id, judge_error=(response or {}).get("error"), is_swapped=meta.is_swapped,
                       cost_usd=(response or {}).get("cost_usd", 0.0))
         annotations.append(record)
@@ -88,6 +88,22 @@ def run_judge(ctx: StageContext, names: StageNames) -> dict:
                                                       "prompt_sha256": annotator.prompt_sha256})
     unparsed = sum(a["preference"] is None for a in annotations)
     return {**stats, "annotator": annotator.name, "n": len(annotations), "n_unparsed": unparsed}
+
+
+def judge_pairs(ctx: StageContext, entry: JudgeEntry, annotator: Annotator, items: Sequence[PairItem]
+                ) -> tuple[list[tuple[PairMeta, dict | None, float | None]], dict]:
+    """Judge each pair (output_1 against output_2) through the judge cache, identical pairs without a call.
+
+    Returns one (meta, response record or None, preference in [1, 2] or None) per item, in
+    order, and judge_cached's stats.
+    """
+    pairs = build_requests(annotator, items, entry.id, guided=entry.alpaca_eval.guided)
+    responses, stats = judge_cached(ctx, entry, [req for meta, req in pairs if not meta.is_tie])
+    judged = []
+    for meta, req in pairs:
+        response = responses.get(req.key)
+        judged.append((meta, response, parse_preference(annotator, _as_response(response), meta)))
+    return judged, stats
 
 
 def _as_response(record: dict | None) -> JudgeResponse | None:
