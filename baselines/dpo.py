@@ -54,21 +54,21 @@ class PreferenceOptimisation(TrainingMethod):
         return ([sft_stage(exp)] if cfg.warm_start else []) + [own]
 
 
-@METHODS.register("dpo")
+@METHODS.register
 class DPO(PreferenceOptimisation):
     """Direct preference optimisation (sigmoid loss)."""
 
     name, trainer, loss_type = "dpo", "dpo", "sigmoid"
 
 
-@METHODS.register("ipo")
+@METHODS.register
 class IPO(PreferenceOptimisation):
     """Identity preference optimisation (DPOTrainer, loss_type ipo)."""
 
     name, trainer, loss_type = "ipo", "dpo", "ipo"
 
 
-@METHODS.register("simpo")
+@METHODS.register
 class SimPO(PreferenceOptimisation):
     """SimPO: reference-free, length-normalised margin (TRL's CPOTrainer, loss_type simpo, no BC term)."""
 
@@ -76,14 +76,14 @@ class SimPO(PreferenceOptimisation):
     extra_args = {"cpo_alpha": 0.0}
 
 
-@METHODS.register("orpo")
+@METHODS.register
 class ORPO(PreferenceOptimisation):
     """ORPO: odds-ratio preference term on top of SFT (TRL's ORPOTrainer)."""
 
     name, trainer, loss_type = "orpo", "orpo", None
 
 
-@METHODS.register("kto")
+@METHODS.register
 class KTO(PreferenceOptimisation):
     """KTO on the pairs split into desirable / undesirable examples (TRL's KTOTrainer)."""
 

@@ -59,7 +59,7 @@ def reward_stage(exp: Experiment) -> Stage:
         args=lambda e: trainer_args(e.train, learning_rate=reward.learning_rate, max_steps=reward.max_steps))
 
 
-@METHODS.register("rlhf")
+@METHODS.register
 class RLHF(TrainingMethod):
     """Reward model, then RLOO/GRPO against it on the prompt pool."""
 

@@ -33,7 +33,7 @@ def sft_stage(exp: Experiment) -> Stage:
                           args=lambda e: trainer_args(e.train, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps))
 
 
-@METHODS.register("sft")
+@METHODS.register
 class SFT(TrainingMethod):
     """Supervised fine-tuning on the preferred replies."""
 

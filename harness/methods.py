@@ -2,7 +2,7 @@
 
 A model stage writes ``model.json`` (a ResolvedModel) that benchmarks generate with; a
 method may expose more model stages for evaluation (the SFT warm start, SEFT's rounds).
-Methods register where they are defined (``@METHODS.register("dpo")``), in harness/,
+Methods register where they are defined (``@METHODS.register`` on a class whose ``name`` is "dpo"), in harness/,
 baselines/ or harness/seft/, and own a pydantic config section ``methods.<name>``.
 """
 
@@ -22,7 +22,7 @@ from harness.stages import Stage, StageContext
 POLICY_STAGE = "policy"
 MODEL_FILE = "model.json"
 
-METHODS: Registry = Registry("method", ("harness.methods", "baselines", "harness.seft"))
+METHODS: Registry = Registry("method", ("harness.methods", "baselines", "harness.seft"), entry_points="seft_harness.methods")
 
 
 class Method(Protocol):
@@ -75,7 +75,7 @@ class NoConfig(Strict):
     """A method without settings of its own."""
 
 
-@METHODS.register("base")
+@METHODS.register
 class BaseMethod:
     """No training: evaluate models.policy as given."""
 

@@ -15,7 +15,7 @@ ASSUMED_MT_ANSWER_TOKENS = 400
 ASSUMED_JUDGE_REPLY_TOKENS = 250
 CHARS_PER_TOKEN = 4
 
-BENCHMARKS: Registry = Registry("benchmark", "harness.benchmarks")
+BENCHMARKS: Registry = Registry("benchmark", "harness.benchmarks", entry_points="seft_harness.benchmarks")
 
 
 @dataclass(frozen=True)

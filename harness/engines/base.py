@@ -12,7 +12,7 @@ from harness.config import EngineConfig
 from harness.models import ResolvedModel
 from harness.registry import Registry
 
-ENGINES: Registry = Registry("engine", "harness.engines")
+ENGINES: Registry = Registry("engine", "harness.engines", entry_points="seft_harness.engines")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from harness.engines.base import ENGINES, Completion, Sampling
 from harness.models import ResolvedModel
 
 
-@ENGINES.register("hf")
+@ENGINES.register
 class HFEngine:
     """Batched transformers `generate` with left padding (the fallback engine)."""
 

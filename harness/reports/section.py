@@ -72,7 +72,7 @@ class Section:
     build: Callable[[ReportContext], Block]
 
 
-SECTIONS: Registry = Registry("report section", "harness.reports")
+SECTIONS: Registry = Registry("report section", "harness.reports", entry_points="seft_harness.report_sections")
 
 
 def section(key: str, title: str, *, order: int, kind: str = "table") -> Callable:

@@ -71,7 +71,7 @@ def seft_config(exp: Experiment) -> SeftConfig:
     return exp.method_config("seft")
 
 
-@METHODS.register("seft")
+@METHODS.register
 class SEFT:
     """Self-Evolution Fine-Tuning: a reviser's targets for the policy's own samples, round after round."""
 

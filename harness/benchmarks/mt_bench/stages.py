@@ -187,4 +187,4 @@ def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
     ]
 
 
-BENCHMARKS.register(NAME)(Benchmark(NAME, stages=stages, labels=labels, estimate_requests=estimate_requests))
+BENCHMARKS.register(Benchmark(NAME, stages=stages, labels=labels, estimate_requests=estimate_requests))

@@ -6,4 +6,4 @@ writes no loss of its own. `harness.train.run` looks the job's trainer up here.
 
 from harness.registry import Registry
 
-TRAINERS = Registry("trainer", "harness.train.trainers")
+TRAINERS = Registry("trainer", "harness.train.trainers", entry_points="seft_harness.trainers")
