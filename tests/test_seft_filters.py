@@ -43,7 +43,11 @@ def test_choose_target(original: str, parsed: ParsedRevision, cfg: FilterConfig,
 
 @pytest.mark.parametrize("before, after, expected", [
     ("a b c", "a b c", 0), ("a b c", "a x c", 1), ("a b c", "a b c d e", 2), ("a b c", "", 3), ("", "a b", 2),
-    ("one two three four", "four three two one", 3),
+    # Reversal: no alignment keeps more than one word in place, so every position is substituted.
+    ("one two three four", "four three two one", 4),
+    # Hand-computed: the->a (substitute), drop the second "the", add "today" = 3 edits. difflib's
+    # unmatched-word count (the old measure) gave 2 here.
+    ("the cat sat on the mat", "a cat sat on mat today", 3),
 ])
 def test_word_edit_distance(before: str, after: str, expected: int) -> None:
     assert word_edit_distance(before, after) == expected
