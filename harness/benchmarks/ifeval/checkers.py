@@ -1,7 +1,7 @@
 """lm-evaluation-harness's IFEval instruction checkers, imported so that nothing is downloaded.
 
 The checkers are lm_eval's (``lm_eval.tasks.ifeval``, a port of google-research's
-instruction_following_eval), used as they are. Two things are set up before they are imported:
+instruction_following_eval), used as they are. Two things are set up before they run:
 
 - NLTK data: importing ``lm_eval.tasks.ifeval.instructions_util`` calls ``nltk.download("punkt_tab")``
   unless NLTK finds it, and the checkers need it (``count_sentences`` loads
@@ -14,8 +14,8 @@ instruction_following_eval), used as they are. Two things are set up before they
 One more source of chance is the checkers' own: ``keywords:letter_frequency`` draws a random letter
 from Python's global ``random`` when the data's letter is not a-z, which IFEval's keys 1122 ("#")
 and 1129 ("!") trigger, so google-research's and lm_eval's verdicts on those two prompts depend on
-the process's random state (on GPT-4's published responses that moves prompt-level strict accuracy
-by 1/541). Scoring therefore seeds ``random`` with CHECKER_SEED before checking each prompt, as
+the process's random state (on GPT-4's published responses each of the four metrics then lands on
+one of three values, e.g. prompt-level strict 76.71, 76.89 or 77.08%). Scoring therefore seeds ``random`` with CHECKER_SEED before checking each prompt, as
 lm_eval's ``process_results`` would run after ``random.seed(CHECKER_SEED)``: a prompt's verdict no
 longer depends on which prompts were scored before it.
 """
