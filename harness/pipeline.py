@@ -35,12 +35,14 @@ def all_methods() -> list[str]:
 
 
 def plan(exp: Experiment, method_name: str) -> list[Stage]:
-    """Return every stage of a run, topologically ordered; raises on an invalid plan."""
+    """Return every stage of a run, topologically ordered, phase by phase where needs allow (so a
+    method's judge-phase stages, e.g. SEFT's judged revisions, share the benchmarks' judge server
+    instead of starting their own between trainings); raises on an invalid plan."""
     method = get_method(method_name)
     method_stages = list(method.stages(exp))
     benchmark_stages = [s for model in method.evaluated_models(exp) for b in enabled_benchmarks(exp)
                         for s in b.stages(exp, model)]
-    return order_stages(method_stages + sorted(benchmark_stages, key=lambda s: PHASES.index(s.phase)))
+    return order_stages(sorted(method_stages + benchmark_stages, key=lambda s: PHASES.index(s.phase)))
 
 
 def run_labels(exp: Experiment, method_name: str) -> list[str]:

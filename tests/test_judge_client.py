@@ -1,4 +1,5 @@
-"""The OpenAI-compatible judge client against a scripted local server."""
+"""The call engine API judges share (api_judge.ApiJudge), through OpenAI's transport against a
+scripted local server, and through a transport written here (what a second API backend implements)."""
 
 from __future__ import annotations
 
@@ -6,16 +7,19 @@ import dataclasses
 import json
 import logging
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 from fake_openai_server import FakeOpenAIServer
 
 from harness.errors import HarnessError
-from harness.judges import openai_client
+from harness.judges import api_judge
+from harness.judges.api_judge import ApiJudge, AuthFailed, Failure, Reply, backoff_delay, http_failure
 from harness.judges.build import open_judge
 from harness.judges.cost import Budget, BudgetExceeded, token_cost
-from harness.judges.openai_client import OPENAI_BASE_URL, OpenAIJudge, backoff_delay
+from harness.judges.openai_client import OPENAI_BASE_URL, OpenAIJudge
 from harness.judges.registry import JudgeEntry, get_judge
 from harness.judges.types import JudgeRequest, JudgeResponse
 
@@ -105,7 +109,7 @@ def test_unusable_completions_are_retried_within_the_bound() -> None:
 
 
 def test_backoff_is_exponential_with_a_cap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(openai_client.random, "uniform", lambda low, high: high)  # the jitter's upper end
+    monkeypatch.setattr(api_judge.random, "uniform", lambda low, high: high)  # the jitter's upper end
     with FakeOpenAIServer(("500", "500", "500", "ok")) as server:
         [response] = make_judge(server, backoff_base_s=0.2, backoff_max_s=0.5).complete([request("q")])
     assert response.attempts == 4
@@ -221,10 +225,12 @@ def test_openai_backend_checks_but_does_not_send_guided() -> None:
     assert response.attempts == 2 and "not one of the guided choices" in response.error
 
 
-def test_open_judge_points_each_api_backend_at_its_url(tmp_path: Path) -> None:
-    def no_local_models(reference: str) -> Path:
-        raise AssertionError("API judges resolve no model")
+def no_local_models(reference: str) -> Path:
+    raise AssertionError("API judges resolve no model")
 
+
+def test_open_judge_points_each_api_backend_at_its_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     with open_judge(get_judge("gpt-4-turbo"), no_local_models, tmp_path) as judge:
         assert (judge.id, judge.base_url, judge.model) == ("gpt-4-turbo", OPENAI_BASE_URL, "gpt-4-1106-preview")
     with FakeOpenAIServer() as server:
@@ -241,3 +247,62 @@ def test_abandoning_the_iterator_returns_promptly() -> None:
         responses.close()
         assert time.monotonic() - started < 1.5
     assert len(server.requests) < 20
+
+
+def test_the_openai_backend_calls_OPENAI_BASE_URL_when_it_is_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = get_judge("gpt-4-turbo").model_copy(update={"api_key_env": KEY_ENV})
+    with FakeOpenAIServer() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)  # the SDK's variable, as other tools read it
+        with open_judge(entry, no_local_models, tmp_path) as judge:
+            [response] = judge.complete([request("q", guided=CHOICE)])
+    assert response.error is None and response.text == "m"
+    [sent] = server.requests
+    assert sent.path == "/v1/chat/completions" and sent.body["model"] == "gpt-4-1106-preview"
+    assert sent.headers["authorization"] == f"Bearer {SECRET}"
+    assert "structured_outputs" not in sent.body  # still OpenAI's API: no structured outputs
+
+
+class ScriptedTransport:
+    """Everything a second API backend has to write: send one request, return a Reply or a
+    classified Failure. Outcomes are played in order: an int is that HTTP status, "timeout" a
+    call that may have been billed, a string a reply with that text and (100, 1) tokens of usage."""
+
+    endpoint = "scripted://judge"
+
+    def __init__(self, *outcomes: int | str):
+        self.outcomes = list(outcomes)
+        self.keys: list[str | None] = []
+
+    @contextmanager
+    def connect(self, api_key: str | None) -> Iterator[Callable[[JudgeRequest], Reply | Failure]]:
+        self.keys.append(api_key)
+        yield lambda request: self.send(request, api_key)
+
+    def send(self, request: JudgeRequest, api_key: str | None) -> Reply | Failure:
+        outcome = self.outcomes.pop(0)
+        if isinstance(outcome, int):
+            return http_failure(outcome, f"refused {api_key}", {"retry-after": "0.3"}, api_key)
+        if outcome == "timeout":
+            return Failure("timed out", may_have_billed=True)
+        return Reply(text=outcome, token_logprobs=[], usage=(100, 1))
+
+
+def test_a_transport_that_only_sends_gets_retries_budget_and_auth_from_the_engine() -> None:
+    entry = make_entry(price_per_million=DOLLAR_PER_TOKEN, backoff_max_s=1.0)
+    transport = ScriptedTransport(503, "timeout", "maybe", "m")  # "maybe" breaks the guided choice: asked again
+    budget = Budget(100.0)
+    started = time.monotonic()
+    [response] = ApiJudge(entry, transport, key_required=False, budget=budget).complete([request("q", guided=CHOICE)])
+    assert time.monotonic() - started >= 0.3  # the 503's Retry-After was waited for
+    assert (response.text, response.attempts, response.error) == ("m", 4, None)
+    assert response.cost_usd == 2.0  # two replies of one $1 token; the 503 and the timeout reported no usage
+    # The timeout may have been billed: the budget keeps its estimate ($1, max_tokens 1), the 503 costs nothing.
+    assert budget.spent_usd == 3.0
+    assert transport.keys == [SECRET]
+
+    revoked = ScriptedTransport(401)
+    with pytest.raises(HarnessError) as raised:
+        list(ApiJudge(entry, revoked, key_required=False).complete([request("q")]))
+    assert "HTTP 401" in str(raised.value) and "scripted://judge" in str(raised.value) and SECRET not in str(raised.value)
+    with pytest.raises(AuthFailed):
+        http_failure(403, "no", {}, None)

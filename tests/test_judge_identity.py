@@ -79,3 +79,15 @@ def test_an_endpoint_change_is_a_new_judge():
     assert judge_identity(first) != judge_identity(second)
     # Operational settings (concurrency, timeouts, the key's variable) do not change the answers.
     assert judge_identity(first) == judge_identity(first.model_copy(update={"concurrency": 99, "api_key_env": "K"}))
+
+
+def test_OPENAI_BASE_URL_is_part_of_an_openai_judges_identity(monkeypatch: pytest.MonkeyPatch):
+    entry = JudgeEntry(id="gpt", backend="openai", model="gpt-4-1106-preview", api_key_env="OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    default = judge_identity(entry)
+    assert default["endpoint"] == "https://api.openai.com/v1"
+    monkeypatch.setenv("OPENAI_BASE_URL", "")  # empty counts as unset
+    assert judge_identity(entry) == default
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:8100/v1")
+    moved = judge_identity(entry)
+    assert moved["endpoint"] == "http://127.0.0.1:8100/v1" and moved != default  # another endpoint judges again

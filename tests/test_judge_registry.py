@@ -74,9 +74,12 @@ def test_unknown_fields_are_rejected(tmp_path: Path) -> None:
     [
         ({"base_url": None}, "backend openai_compatible needs base_url"),
         ({"backend": "openai", "api_key_env": "OPENAI_API_KEY"}, "base_url is only for backend openai_compatible"),
-        ({"backend": "ollama"}, "backend: Input should be"),
+        ({"backend": "ollama"}, "backend: Value error, unknown judge backend 'ollama'; known: openai, openai_compatible, vllm_local"),
         ({"concurrency": 0}, "concurrency: Input should be greater than or equal to 1"),
-        ({"server": {"dtype": "float32"}}, "server settings are only for backend vllm_local"),
+        ({"server": {"dtype": "float32"}}, "server is only for backend vllm_local, not openai_compatible"),
+        ({"backend": "vllm_local", "base_url": None, "api_key_env": "KEY"},
+         "api_key_env is only for backend openai or openai_compatible, not vllm_local"),
+        ({"backend": "openai", "base_url": None}, "backend openai needs api_key_env"),
         ({"alpaca_eval": {"guided": {"choice": ["m"], "regex": "m"}}}, "alpaca_eval.guided: Value error, must hold exactly one of"),
         ({"mt_bench": {"mode": "rated"}}, "mt_bench.mode: Input should be"),
     ],
@@ -87,7 +90,7 @@ def test_invalid_entries_are_one_line_errors(tmp_path: Path, change: dict, expec
 
 def test_openai_judges_cannot_ask_for_structured_outputs(tmp_path: Path) -> None:
     entry = get_judge("gpt-4-turbo").model_dump(mode="json") | {"mt_bench": {"mode": "constrained"}}
-    assert "OpenAI's API has no structured outputs" in registry_error(tmp_path, entry)
+    assert "backend openai has no structured outputs" in registry_error(tmp_path, entry)
 
 
 def test_a_key_pasted_as_api_key_env_is_rejected_without_being_echoed(tmp_path: Path) -> None:

@@ -48,7 +48,21 @@ def test_an_openai_judge_needs_its_key_set_and_not_empty(monkeypatch: pytest.Mon
     with pytest.raises(HarnessError, match="PREFLIGHT_TEST_KEY"):
         check_judge_ready(entry, check_model=check_available)
     monkeypatch.setenv("PREFLIGHT_TEST_KEY", SECRET)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     check_judge_ready(entry, check_model=check_available)  # no network check for OpenAI's own API
+
+
+def test_an_openai_judge_at_OPENAI_BASE_URL_needs_that_endpoint_up(monkeypatch: pytest.MonkeyPatch, fake_judge_server):
+    entry = JudgeEntry(id="gpt", backend="openai", model="gpt-4-1106-preview", api_key_env="PREFLIGHT_TEST_KEY")
+    monkeypatch.setenv("PREFLIGHT_TEST_KEY", SECRET)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake_judge_server.base_url)
+    check_judge_ready(entry, check_model=check_available)
+    for url, problem in ((closed_port_url(), "not reachable"), ("api.example.org/v1", "not an http(s) URL")):
+        monkeypatch.setenv("OPENAI_BASE_URL", url)
+        with pytest.raises(HarnessError) as caught:
+            check_judge_ready(entry, check_model=check_available)
+        message = str(caught.value)
+        assert url in message and problem in message and "$OPENAI_BASE_URL" in message and "\n" not in message
 
 
 def test_an_unreachable_compatible_endpoint_fails_in_one_line_without_the_key(monkeypatch: pytest.MonkeyPatch):

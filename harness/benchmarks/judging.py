@@ -10,9 +10,9 @@ from typing import Callable, Sequence
 from tqdm import tqdm
 
 from harness.config import Experiment, sha256_json
+from harness.judges.backends import judge_backend
 from harness.judges.build import open_judge
 from harness.judges.cost import Budget
-from harness.judges.openai_client import OPENAI_BASE_URL
 from harness.judges.registry import JudgeEntry, get_judge
 from harness.judges.types import JudgeRequest
 from harness.models import resolve_model
@@ -33,21 +33,16 @@ def judge_identity(entry: JudgeEntry) -> dict:
     """Return everything that identifies the judge answering a request, for cache and stage keys.
 
     The entry's output fields (id, backend, model name, which for OpenAI is the pinned
-    snapshot, base_url, server dtype/arguments, per-benchmark settings), the endpoint
-    actually called, and for vllm_local the resolved weights' sha256 (a hub id's snapshot,
-    a local folder's current files) and chat template, which the server applies to every
-    request. What a request asks (annotator prompt, decoding, shown outputs, MT-Bench
-    prompt and mode) is in each request's own key (alpaca_eval/requests.py ``_request_key``,
-    mt_bench/protocol.py ``_cache_key``). Parsers are not: the cache holds raw judge replies,
-    and each benchmark parses them again on every read.
+    snapshot, base_url, server dtype/arguments, per-benchmark settings) and what its backend
+    adds (JudgeBackend.identity): the endpoint actually called ($OPENAI_BASE_URL for openai),
+    and for a local model the resolved weights' sha256 (a hub id's snapshot, a local folder's
+    current files) and chat template, which the server applies to every request. What a
+    request asks (annotator prompt, decoding, shown outputs, MT-Bench prompt and mode) is in
+    each request's own key (alpaca_eval/requests.py ``_request_key``, mt_bench/protocol.py
+    ``_cache_key``). Parsers are not: the cache holds raw judge replies, and each benchmark
+    parses them again on every read.
     """
-    identity: dict = {"entry": entry.output_fields(),
-                      "endpoint": OPENAI_BASE_URL if entry.backend == "openai" else entry.base_url}
-    if entry.backend == "vllm_local":
-        resolved = resolve_model(entry.model)
-        identity["weights_sha256"] = resolved.weights_sha256
-        identity["chat_template_sha256"] = resolved.chat_template_sha256
-    return identity
+    return {"entry": entry.output_fields(), **judge_backend(entry).identity()}
 
 
 def judge_fingerprint(exp: Experiment, benchmark: str) -> dict:
@@ -60,7 +55,7 @@ def judge_labels(exp: Experiment, benchmark: str) -> list[str]:
     entry = judge_entry(exp, benchmark)
     if entry.id == PROTOCOL_JUDGES[benchmark]:
         return []
-    kind = "smoke judge" if entry.backend == "vllm_local" else "proxy judge"
+    kind = judge_backend(entry).label
     return [f"{benchmark}: {kind} {entry.id} ({entry.model}): not comparable to {PROTOCOL_JUDGES[benchmark]} numbers"]
 
 

@@ -15,8 +15,8 @@ import yaml
 from harness.benchmarks.judging import PROTOCOL_JUDGES, judge_identity
 from harness.config import sha256_json
 from harness.errors import HarnessError
+from harness.judges.backends import judge_backend
 from harness.judges.registry import JudgeEntry, get_judge
-from harness.models import model_fingerprint
 from harness.store import RunStore
 
 CHECKS = "judge_checks"
@@ -45,12 +45,12 @@ def identity_key(store: RunStore, entry: JudgeEntry, remember: bool = True) -> s
     """Return the short sha256 of the judge's resolved identity that check records are keyed by.
 
     Resolving a local judge's identity hashes its weights and loads its tokenizer (seconds), so
-    the result is memoised in the store under the entry and its files' sizes and mtimes
-    (models.model_fingerprint); changed files resolve again. ``remember=False`` leaves the store
+    the result is memoised in the store under the entry and its backend's cheap fingerprint
+    (JudgeBackend.fingerprint: a local model's files' sizes and mtimes, an API's endpoint);
+    changed files or another endpoint resolve again. ``remember=False`` leaves the store
     untouched (reports never write to it).
     """
-    local = model_fingerprint(entry.model) if entry.backend == "vllm_local" else None
-    memo_key = sha256_json({"entry": entry.output_fields(), "files": local})
+    memo_key = sha256_json({"entry": entry.output_fields(), "backend": judge_backend(entry).fingerprint()})
     memo = store.cache(CHECKS, IDENTITY_MEMO)
     if memo_key in memo:
         return memo.get(memo_key)["identity"]

@@ -1,6 +1,9 @@
-"""Judges: the registry (registry.py, configs/judges.yaml), the OpenAI-compatible client
-(openai_client.py), costs and budgets (cost.py), the local vLLM server (vllm_server.py on
-local_server.py), and open_judge (build.py), which turns an entry into a ready Judge.
+"""Judges: the registry of judges (registry.py, configs/judges.yaml), the backends an entry
+names (backends.py; api_backends.py: openai, openai_compatible; vllm_server.py: vllm_local),
+the call engine API backends share (api_judge.py) with OpenAI's transport (openai_client.py),
+costs and budgets (cost.py), preflight checks (preflight.py), and open_judge (build.py), which
+turns an entry into a ready Judge.
 
-Nothing is imported here, so importing harness.judges.types stays cheap.
+Nothing is imported here, and no module of this package imports an SDK at load time, so
+discovering the backends (which imports every module here) stays cheap.
 """

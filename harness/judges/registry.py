@@ -9,6 +9,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import HarnessError
+from harness.judges.backends import BACKEND_FIELDS, JUDGE_BACKENDS, field_problem
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "configs" / "judges.yaml"
 GUIDED_KINDS = ("choice", "regex", "json", "grammar")  # vLLM structured_outputs constraints
@@ -101,7 +102,7 @@ class JudgeEntry(_Strict):
     """One judge of the registry."""
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-    backend: Literal["openai", "openai_compatible", "vllm_local"]
+    backend: str  # a registered judge backend (harness.judges.backends): openai, openai_compatible, vllm_local
     model: str = Field(min_length=1)
     base_url: str | None = Field(None, pattern=r"^https?://")
     # The NAME of the environment variable holding the key (never the key itself).
@@ -119,24 +120,39 @@ class JudgeEntry(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_server(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("backend") == "vllm_local" and data.get("server") is None:
-            return {**data, "server": {}}
-        return data
+    def _backend_defaults(cls, data: Any) -> Any:
+        """Fill in the backend's defaults for fields the entry leaves out (vllm_local: server settings)."""
+        backend = data.get("backend") if isinstance(data, dict) else None
+        if not isinstance(backend, str):
+            return data
+        try:
+            defaults = JUDGE_BACKENDS.get(backend).defaults
+        except HarnessError:
+            return data  # the backend field's own validator reports it
+        return {**data, **{field: value for field, value in defaults.items() if data.get(field) is None}}
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, backend: str) -> str:
+        try:
+            JUDGE_BACKENDS.get(backend)
+        except HarnessError as exc:
+            raise ValueError(str(exc)) from None
+        return backend
 
     @model_validator(mode="after")
     def _backend_fields(self) -> JudgeEntry:
-        if self.backend == "openai_compatible" and self.base_url is None:
-            raise ValueError("backend openai_compatible needs base_url")
-        if self.backend != "openai_compatible" and self.base_url is not None:
-            raise ValueError(f"base_url is only for backend openai_compatible, not {self.backend}")
-        if self.backend == "openai" and self.api_key_env is None:
-            raise ValueError("backend openai needs api_key_env (e.g. OPENAI_API_KEY)")
-        if self.backend != "vllm_local" and self.server is not None:
-            raise ValueError(f"server settings are only for backend vllm_local, not {self.backend}")
-        if self.backend == "openai" and (self.alpaca_eval.guided or self.mt_bench.mode != "unconstrained"):
+        problem = field_problem(self.backend, {field for field in BACKEND_FIELDS if getattr(self, field) is not None})
+        if problem:
+            raise ValueError(problem)
+        return self
+
+    @model_validator(mode="after")
+    def _structured_outputs(self) -> JudgeEntry:
+        if not JUDGE_BACKENDS.get(self.backend).supports_structured_outputs and (
+                self.alpaca_eval.guided or self.mt_bench.mode != "unconstrained"):
             raise ValueError(
-                "OpenAI's API has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained"
+                f"backend {self.backend} has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained"
             )
         return self
 

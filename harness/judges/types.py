@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterator, Protocol, Sequence
+from typing import Callable, Iterator, Protocol, Sequence
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,13 @@ class JudgeResponse:
 
 
 class Judge(Protocol):
-    """A judge endpoint built from a registry entry."""
+    """A judge endpoint built from a registry entry (harness.judges.build.open_judge)."""
 
     id: str
 
-    def complete(self, requests: Sequence[JudgeRequest]) -> Iterator[JudgeResponse]:
-        """Yield one response per request, in completion order."""
+    def complete(
+        self, requests: Sequence[JudgeRequest], accept: Callable[[str], bool] | None = None
+    ) -> Iterator[JudgeResponse]:
+        """Yield one response per request, in completion order. A completion ``accept`` returns
+        False for (one the caller cannot parse) is retried like a failed call."""
         ...
