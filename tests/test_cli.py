@@ -119,7 +119,7 @@ def test_concurrent_runs_all_succeed_and_leave_a_consistent_store(concurrent_sto
         assert set(record["metrics"]) == {"alpaca_eval", "mt_bench"}
     assert_all_jsonl_parse(results)
     for cache in (results / "_cache").rglob("*.jsonl"):
-        assert all("key" in r for r in iter_jsonl(cache))
+        assert all("key" in r for r in iter_jsonl(cache, appended=True))
 
     # Four runs of one config: each stage key is computed once, by whichever run took its lock first;
     # every other run reuses it (the same run id twice is also serialised by the run lock).

@@ -28,7 +28,7 @@ from harness.data.loader import load_dataset_records
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
 from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 
 CONFIG_KEY = "data.plan"
 PLAN_FILE = "plan.json"
@@ -223,15 +223,15 @@ def read_plan(folder: Path) -> DataPlan:
     if summary is None:
         raise HarnessError(f"no data plan in {folder} ({PLAN_FILE} missing); rerun the data plan stage")
     try:
-        sets = {name: [record_from_json(json.loads(line)) for line in _lines(folder / f"{name}.jsonl")] for name in SETS}
-        matches = [json.loads(line) for line in _lines(folder / MATCHES_FILE)]
+        sets = {name: [record_from_json(row) for row in iter_jsonl(folder / f"{name}.jsonl")] for name in SETS}
+        matches = list(iter_jsonl(folder / MATCHES_FILE))
         plan = DataPlan(
             **sets,
             sources=[SourceReport(**source) for source in summary["sources"]],
             contamination=[Contamination(m.pop("source"), m.pop("record_id"), Match(**m)) for m in matches],
             required=tuple(summary["required"]),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (HarnessError, OSError, ValueError, KeyError, TypeError) as exc:
         raise HarnessError(f"data plan in {folder} is unreadable ({type(exc).__name__}: {exc}); rerun the data plan stage") from None
     if plan.sha256 != summary["sha256"]:
         raise HarnessError(f"data plan in {folder} was modified: its records hash to {plan.sha256[:12]}, plan.json says {summary['sha256'][:12]}")
@@ -413,7 +413,3 @@ def _content_sha256(sets: Mapping[str, list]) -> str:
         digest.update(_jsonl(records).encode())
     return digest.hexdigest()
 
-
-def _lines(path: Path) -> list[str]:
-    # split("\n"), not splitlines(): records may hold U+2028 and other separators unescaped.
-    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

@@ -20,7 +20,7 @@ from harness.data.plan import DataPlan, benchmark_prompts, build_data_plan, read
 from harness.data.synthetic import LABEL as SYNTHETIC_LABEL, synthetic_pairs
 from harness.engines.base import GenerationRequest, Sampling
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 from harness.methods import write_model
 from harness.models import model_fingerprint, resolve_model
 from harness.stages import Stage, StageContext
@@ -104,8 +104,7 @@ def _policy_samples(ctx: StageContext, plan: DataPlan) -> dict[str, str]:
 
 def read_sets(folder: Path) -> dict[str, list]:
     """Return {"train", "heldout", "pool": records} written by data/preferences."""
-    return {name: [record_from_json(json.loads(line)) for line in (folder / f"{name}.jsonl").read_text().splitlines() if line]
-            for name in SETS}
+    return {name: [record_from_json(row) for row in iter_jsonl(folder / f"{name}.jsonl")] for name in SETS}
 
 
 def data_stages(exp: Experiment) -> list[Stage]:

@@ -31,7 +31,7 @@ from typing import Any, Iterable
 import yaml
 
 from harness.errors import HarnessError
-from harness.io import read_json
+from harness.io import iter_jsonl, read_json
 from harness.store import Run, RunStore
 
 POLICY = "policy"
@@ -125,14 +125,14 @@ class RunData:
     def mt_bench_judgments(self, model: str = POLICY) -> list[dict] | None:
         """Return MT-Bench judgments (question_id, turn, category, score, ...), one per question and turn."""
         path = self._stage_file(stage_name("judge", MT_BENCH, model), "judgments.jsonl")
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path else None
+        return list(iter_jsonl(path)) if path else None
 
     def mt_bench_answers(self, model: str = POLICY) -> dict[str, list[str]] | None:
         """Return {question id: [turn 1 answer, turn 2 answer]} from the FastChat answer file."""
         path = self._stage_file(stage_name("generate", MT_BENCH, model), "answers.jsonl")
         if path is None:
             return None
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        rows = list(iter_jsonl(path))
         return {str(r["question_id"]): list(r["choices"][0]["turns"]) for r in rows}
 
     def mt_bench_details(self, model: str = POLICY) -> dict | None:

@@ -34,7 +34,7 @@ from harness.data.hashing import files_sha256
 from harness.benchmarks.mt_bench.loaders import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Prompt
 from harness.engines.base import GenerationRequest, Sampling
-from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 from harness.judges.types import JudgeRequest, JudgeResponse
 from harness.stages import Stage, StageContext
 
@@ -146,7 +146,7 @@ def run_judge(ctx: StageContext, names: StageNames) -> dict:
 
 def run_score(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: turn 1 / turn 2 / average / per-category scores; write metrics.json and the run's metrics."""
-    judgments = [Judgment(**json.loads(line)) for line in (ctx.input(names.judge) / "judgments.jsonl").read_text().splitlines()]
+    judgments = [Judgment(**row) for row in iter_jsonl(ctx.input(names.judge) / "judgments.jsonl")]
     metrics = aggregate(judgments)
     judge = read_json(ctx.input(names.judge) / "manifest.json", default={}).get("summary", {})
     metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=ctx.exp.eval.mt_bench.reference,
