@@ -158,7 +158,7 @@ def test_show_json_has_the_documented_schema(concurrent_store: dict, harness_cli
     assert (record["run_id"], record["method"], record["preset"], record["status"]) == ("run-a", "base", "smoke", "done")
     assert record["error"] is None and Path(record["path"]) == results / "run-a"
 
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
 
     assert record["config_hash"] == load_experiment(config_path=config).hash()
     assert yaml.safe_load((results / "run-a" / "config.yaml").read_text()) == load_experiment(config_path=config).resolved()

@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from harness import config as config_module
-from harness.config import Experiment, apply_override, list_presets, load_experiment
+from harness.config import Experiment
+from harness.experiment import apply_override, list_presets, load_experiment
 from harness.errors import HarnessError
 
 
@@ -38,9 +39,10 @@ def test_every_shipped_preset_validates(preset: str) -> None:
 def test_presets_say_what_the_design_promises() -> None:
     smoke, paper = load_experiment(preset="smoke"), load_experiment(preset="paper-zephyr-7b")
     assert smoke.models.policy.name == "packaged:smollm2-135m-instruct"
-    assert smoke.eval.alpaca_eval.limit and smoke.eval.mt_bench.per_category  # labelled subsets
-    assert paper.models.judge == "gpt-4-turbo" and paper.eval.mt_bench.judge == "gpt-4"
-    assert paper.eval.alpaca_eval.limit is None and paper.eval.mt_bench.per_category is None
+    assert smoke.get("eval.alpaca_eval.limit") and smoke.get("eval.mt_bench.per_category")  # labelled subsets
+    assert paper.models.judge == "gpt-4-turbo" and paper.get("eval.mt_bench.judge") == "gpt-4"
+    assert paper.get("eval.alpaca_eval.limit") is None and paper.get("eval.mt_bench.per_category") is None
+    assert "orpo" not in smoke.methods_order and "orpo" in paper.methods_order  # left out for time (comment in smoke.yaml)
 
 
 def test_no_preset_and_no_file_means_smoke() -> None:

@@ -15,18 +15,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
-from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
+from harness.config import DataPlanConfig, DatasetSpec
 from harness.data.binarize import best_vs_worst
 from harness.data.decontaminate import BenchmarkIndex, Match, find_contamination, normalise, prompt_texts
 from harness.data.jsonl import RowError
 from harness.data.loader import load_dataset_records
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 
@@ -42,32 +38,6 @@ SET_NAMES = {
     "synthetic_heldout": "the synthetic-preference prompts (held-out)",
 }
 Annotated = PreferencePair | RankedResponses
-
-
-class DataPlanConfig(BaseModel):
-    """``data.plan``: which datasets feed training and how they are split and cleaned.
-
-    ``annotated``: one or more preference sets (kind preference or ranked).
-    ``prompt_pool``: unannotated prompts (single-turn); prompts that also occur in the
-    annotated or synthetic sets are left out of it. ``synthetic_from``: prompts with a
-    reference reply (ShareGPT) that become pairs "reference reply preferred" once the
-    policy has sampled them. ``decontaminate``: "drop" matches, "keep" them (counted
-    only) or "off". ``max_annotated`` / ``max_pool`` keep a seeded sample of that size.
-    ``max_prompt_words`` drops records whose prompt (all its messages) is longer, so no
-    prompt overflows a small model's context (ShareGPT has first turns of 16k words).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    annotated: list[DatasetSpec] = Field(min_length=1)
-    prompt_pool: DatasetSpec | None = None
-    synthetic_from: DatasetSpec | None = None
-    heldout_fraction: float = Field(0.1, ge=0, lt=1)
-    max_annotated: int | None = Field(None, ge=1)
-    max_pool: int | None = Field(None, ge=1)
-    max_prompt_words: int | None = Field(None, ge=1)
-    decontaminate: Literal["drop", "keep", "off"] = "drop"
-    ngram: int = Field(13, ge=1)
 
 
 @dataclass
@@ -137,15 +107,6 @@ class DataPlan:
             "required": list(self.required),
             "sources": [asdict(source) for source in self.sources],
         }
-
-
-def benchmark_prompts(data_dir: Path) -> dict[str, list[str]]:
-    """Return the evaluation prompt texts to decontaminate against: AlpacaEval's 805
-    instructions and every turn of MT-Bench's 80 questions, keyed by benchmark."""
-    return {
-        "alpaca_eval": [prompt.turns[0] for prompt in load_alpaca_eval(data_dir)],
-        "mt_bench": [turn for question in load_mt_bench_questions(data_dir) for turn in question.turns],
-    }
 
 
 def build_data_plan(

@@ -7,7 +7,8 @@ from typing import Any, Sequence, TypeVar
 
 import pandas as pd
 
-from harness.data.adapter import Adapter
+from harness.benchmarks.alpaca_eval.settings import NAME
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
 from harness.data.jsonl import get_field, read_file
 from harness.data.records import Prompt
@@ -30,14 +31,14 @@ def parse_row(row: Any) -> Prompt:
     return Prompt(
         id=content_id("ae", instruction),
         turns=(instruction,),
-        dataset="alpaca_eval",
+        dataset=NAME,
         category=get_field(row, "dataset", default=None),
         reference=None if output is None else (output,),
         meta={"reference_generator": get_field(row, "generator", default=None)},
     )
 
 
-ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_row}, default_file=REFERENCE_FILE)
+ADAPTER = DATASET_FORMATS.register(Adapter(NAME, parsers={"prompt": lambda spec: parse_row}, default_file=REFERENCE_FILE))
 
 
 def load_alpaca_eval(data_dir: Path, limit: int | None = None) -> list[Prompt]:

@@ -1,7 +1,8 @@
 """The stages every training method shares: the starting model and the experiment's data plan.
 
     model/base        resolves models.policy (the starting policy) into model.json
-    data/plan         builds data.plan (load, clean, decontaminate, split) -> plan files
+    data/plan         builds data.plan (load, clean, decontaminate against every registered
+                      benchmark's prompts, split) -> plan files
     data/preferences  the training sets methods read: annotated train/held-out records plus,
                       when data.plan.synthetic_from is set, synthetic pairs whose rejected
                       reply is the starting policy's own sample (generated here)
@@ -15,11 +16,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.config import Experiment
-from harness.data.plan import DataPlan, benchmark_prompts, build_data_plan, read_plan, record_from_json, record_to_json, write_plan
+from harness.benchmarks.base import all_benchmarks
+from harness.config import DataPlanConfig, Experiment, sha256_json
+from harness.data.plan import DataPlan, build_data_plan, read_plan, record_from_json, record_to_json, write_plan
 from harness.data.synthetic import LABEL as SYNTHETIC_LABEL, synthetic_pairs
 from harness.engines.base import GenerationRequest, Sampling
 from harness.errors import HarnessError
+from harness.generation import generate_with_model
 from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 from harness.methods import write_model
 from harness.models import model_fingerprint, resolve_model
@@ -31,7 +34,7 @@ PREFERENCES = "data/preferences"
 SETS = ("train", "heldout", "pool")
 
 
-def plan_config(exp: Experiment):
+def plan_config(exp: Experiment) -> DataPlanConfig:
     """Return data.plan or raise the one-line error a training method gives without it."""
     if exp.data.plan is None:
         raise HarnessError("config error: data.plan: training methods need a data plan (see configs/presets/smoke.yaml)")
@@ -57,12 +60,18 @@ def _run_base_model(ctx: StageContext) -> dict:
 
 def _run_plan(ctx: StageContext) -> dict:
     exp = ctx.exp
-    plan = build_data_plan(plan_config(exp), exp.seed, exp.data_dir(), benchmark_prompts(exp.data_dir()))
+    plan = build_data_plan(plan_config(exp), exp.seed, exp.data_dir(), decontamination_prompts(exp))
     write_plan(plan, ctx.dir)
     summary = plan.summary()
     ctx.update_provenance("data.plan", {"sha256": plan.sha256, "sets": summary["sets"]})
     return {"sha256": plan.sha256[:16], "sets": summary["sets"],
             "decontaminated": _decontamination_counts(summary["sources"])}
+
+
+def decontamination_prompts(exp: Experiment) -> dict[str, list[str]]:
+    """Return {benchmark: prompt texts} for every registered benchmark (enabled or not): training
+    data is decontaminated against all of them."""
+    return {b.name: b.decontamination_prompts(exp) for b in all_benchmarks()}
 
 
 def _decontamination_counts(sources: list[dict]) -> dict:
@@ -92,8 +101,6 @@ def _run_preferences(ctx: StageContext) -> dict:
 
 def _policy_samples(ctx: StageContext, plan: DataPlan) -> dict[str, str]:
     """Return {prompt id: the starting policy's sample} for the synthetic-preference prompts."""
-    from harness.benchmarks.generation import generate_with_model
-
     gen = ctx.exp.generation
     sampling = Sampling(temperature=gen.temperature, top_p=gen.top_p, max_new_tokens=gen.max_new_tokens, seed=ctx.exp.seed)
     prompts = list(plan.synthetic_train) + list(plan.synthetic_heldout)
@@ -112,19 +119,11 @@ def data_stages(exp: Experiment) -> list[Stage]:
     return [
         Stage(name=BASE_MODEL, version=1, reads=("models.policy",), run=_run_base_model,
               fingerprint=lambda e: model_fingerprint(e.models.policy.name)),
-        Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan, fingerprint=_plan_files),
+        Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan,
+              fingerprint=lambda e: {"eval_prompts": sha256_json(decontamination_prompts(e))}),
         Stage(name=PREFERENCES, version=1, reads=("generation", "seed"), needs=(PLAN, BASE_MODEL), uses=("engine",),
               run=_run_preferences),
     ]
-
-
-def _plan_files(exp: Experiment) -> dict:
-    """Return what identifies the plan's inputs beyond its config: the eval prompts it decontaminates against."""
-    from harness.data.hashing import files_sha256
-    from harness.benchmarks.alpaca_eval.loaders import ADAPTER as ALPACA
-    from harness.benchmarks.mt_bench.loaders import ADAPTER as MT
-
-    return {"eval_prompts": files_sha256([ALPACA.locate(exp.data_dir()), MT.locate(exp.data_dir())])}
 
 
 def plan_counts(folder: Path) -> dict:
