@@ -10,8 +10,9 @@ The report renders every registered section in ``order``; a section whose data i
 returns ``Block(skipped="why")`` and the report says so instead of inventing numbers. Kinds:
 "table" and "figure" (what `harness reproduce` targets select), "drilldown", "appendix".
 
-This module sits below the plug-ins (a benchmark package registers its own sections here) and
-imports neither the reports package nor pandas or matplotlib at module level.
+This module sits below the plug-ins (a benchmark package registers its own sections here), beside
+the registries; it imports no benchmark (the context carries them), nor the reports package, nor
+pandas or matplotlib at module level.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from harness.benchmarks.base import POLICY, all_benchmarks
+from harness.methods import POLICY_STAGE as POLICY
 from harness.registry import Registry
 
 if TYPE_CHECKING:
@@ -89,10 +90,12 @@ class Block:
 
 @dataclass
 class ReportContext:
-    """What sections build from: the runs, grouped by method, and where figures go."""
+    """What sections build from: the runs, grouped by method, the registered benchmarks
+    (harness.benchmarks.base.Benchmark), and where figures go."""
 
     runs: list
     groups: list
+    benchmarks: list
     out_dir: Path
 
 
@@ -144,10 +147,9 @@ def judge_kinds(runs: Sequence[ReportRun], benchmark: str | None = None) -> set[
     return {f"{m.group(2)} judge" for m in found if m and benchmark in (None, m.group(1))}
 
 
-def markers(runs: Sequence[ReportRun]) -> list[str]:
-    """Return the short honesty markers of the runs' numbers: subset, proxy/smoke judge, what the benchmarks'
+def markers(runs: Sequence[ReportRun], benchmarks: Sequence[Any]) -> list[str]:
+    """Return the short honesty markers of the runs' numbers: subset, proxy/smoke judge, what the ``benchmarks``'
     metrics imply (e.g. proxy LC), smoke, imported."""
-    benchmarks = all_benchmarks()
     found = []
     if any((run.metrics(b.name) or {}).get("subset") for run in runs for b in benchmarks):
         found.append("subset")
@@ -162,9 +164,9 @@ def markers(runs: Sequence[ReportRun]) -> list[str]:
     return found
 
 
-def numbers_status(runs: Sequence[ReportRun]) -> str:
+def numbers_status(runs: Sequence[ReportRun], benchmarks: Sequence[Any]) -> str:
     """Return how the plotted numbers are labelled: the markers that apply (smoke, subset, proxy...), or none."""
-    found = sorted({m for run in runs for m in markers([run])})
+    found = sorted({m for run in runs for m in markers([run], benchmarks)})
     return "not labelled (no subset, proxy or smoke marker)" if not found else "labelled: " + ", ".join(found) + " (see Table 0)"
 
 
@@ -181,7 +183,7 @@ def pyplot() -> Any:
 def save_figure(ctx: ReportContext, fig: Any, key: str, title: str, source: str, runs: Sequence[ReportRun],
                 note: str = "") -> Figure:
     """Write ``fig`` as PNG and SVG under the report's figures folder with a source/status footer (and ``note``); return it."""
-    caption = f"Data: {source}. Numbers: {numbers_status(runs)}." + (f" {note}" if note else "")
+    caption = f"Data: {source}. Numbers: {numbers_status(runs, ctx.benchmarks)}." + (f" {note}" if note else "")
     fig.suptitle(title)
     fig.text(0.01, 0.005, caption, fontsize=7, ha="left", va="bottom", wrap=True)
     width, height = fig.get_size_inches()

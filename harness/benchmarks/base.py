@@ -32,10 +32,9 @@ from pydantic import BaseModel, Field
 
 from harness.config import Experiment, Strict
 from harness.errors import HarnessError
+from harness.methods import POLICY_STAGE as POLICY
 from harness.registry import Registry
 from harness.stages import Stage
-
-POLICY = "policy"
 MISSING = "-"
 
 BENCHMARKS: Registry = Registry("benchmark", "harness.benchmarks", entry_points="seft_harness.benchmarks")

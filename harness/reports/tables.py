@@ -58,7 +58,7 @@ def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame
             row.update(benchmark_cells(b, g, model))
         row["Parse failures"] = " / ".join(f"{name} {n}" for name, n in _failures(g).items()) or MISSING
         row["Judge"] = _judge_cell(g)
-        row["Marker"] = ", ".join(markers(g.runs)) or "official"
+        row["Marker"] = ", ".join(markers(g.runs, all_benchmarks())) or "official"
         rows.append(row)
     frame = pd.DataFrame(rows)
     if not frame.empty and not any(any(_failures(g).values()) for g in groups):
@@ -189,7 +189,7 @@ def published_rows(ctx: ReportContext) -> Block:
     for g in ctx.groups:
         rows.append({"Setting": f"this project ({g.runs[0].preset or g.method})", "Method": g.name,
                      **{m.column: b.cell(m, lambda key, b=b: group_metric(g, b.name, key)) for b, m in columns},
-                     "Source": f"runs {', '.join(r.id for r in g.runs)}; " + (", ".join(markers(g.runs)) or "official judges, full sets")})
+                     "Source": f"runs {', '.join(r.id for r in g.runs)}; " + (", ".join(markers(g.runs, all_benchmarks())) or "official judges, full sets")})
     judges = ", ".join(f"{b.title} by {b.protocol_judge}" for b in all_benchmarks() if b.protocol_judge)
     notes = [f"Published numbers use each benchmark's protocol judge ({judges}). This project's rows are comparable only "
              "where their marker says official. A published method's checkpoint follows it in brackets: the SimPO paper's "
