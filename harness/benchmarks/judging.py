@@ -39,10 +39,12 @@ def judge_identity(entry: JudgeEntry) -> dict:
     mt_bench/protocol.py ``_cache_key``). Parsers are not: the cache holds raw judge replies,
     and each benchmark parses them again on every read.
     """
-    from harness.judges.openai_client import OPENAI_BASE_URL  # the openai SDK: only where a judge is asked
+    endpoint = entry.base_url
+    if entry.backend == "openai":
+        from harness.judges.openai_client import OPENAI_BASE_URL  # the openai SDK: only for OpenAI's own judges
 
-    identity: dict = {"entry": entry.output_fields(),
-                      "endpoint": OPENAI_BASE_URL if entry.backend == "openai" else entry.base_url}
+        endpoint = OPENAI_BASE_URL
+    identity: dict = {"entry": entry.output_fields(), "endpoint": endpoint}
     if entry.backend == "vllm_local":
         resolved = resolve_model(entry.model)
         identity["weights_sha256"] = resolved.weights_sha256

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-import pandas as pd
-
 from harness.benchmarks.alpaca_eval.settings import NAME
 from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
@@ -60,5 +58,7 @@ def select_instances(items: Sequence[T], limit: int | None) -> list[T]:
     """
     if limit is None:
         return list(items)
+    import pandas as pd  # here, not at import: `harness ls` and `show` discover this package
+
     shuffled = pd.DataFrame(index=pd.RangeIndex(len(items))).sample(frac=1, random_state=MAX_INSTANCES_SEED).index
     return [items[i] for i in sorted(shuffled[:limit])]
