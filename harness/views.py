@@ -11,9 +11,11 @@ from harness.judge_check.records import run_judge_trust
 from harness.store import Run, RunStore, run_is_live
 
 
-def headline_columns() -> list[tuple[str, Metric]]:
-    """Return the (benchmark, metric) columns of `harness ls`: each benchmark's primary metric, then its compact ones."""
-    return [(b.name, m) for b in all_benchmarks() for m in b.metrics if m is b.primary or m.compact]
+def headline_columns(summaries: list[dict]) -> list[tuple[str, Metric]]:
+    """Return the (benchmark, metric) columns of `harness ls` for benchmarks some run has metrics for: each
+    one's primary metric, then its compact ones."""
+    scored = {name for s in summaries for name in (s.get("metrics") or {})}
+    return [(b.name, m) for b in all_benchmarks() if b.name in scored for m in b.metrics if m is b.primary or m.compact]
 
 
 def shown_status(status: str | None, run_dir: Path) -> str | None:
@@ -78,7 +80,7 @@ def runs_table(summaries: list[dict]) -> str:
     if not summaries:
         return "no runs yet (try: harness run --method base)"
     trust = any("judge_trust" in s for s in summaries)
-    columns = headline_columns()
+    columns = headline_columns(summaries)
     header = ["run", "method", "preset", "status"] + [m.label for _, m in columns] + (["judge κ"] if trust else [])
     rows = [header]
     for s in summaries:

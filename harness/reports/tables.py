@@ -27,6 +27,11 @@ def benchmark_cells(b: Benchmark, group: MethodGroup, model: str = "policy", com
     return {m.column: b.cell(m, lambda key: group_metric(group, b.name, key, model)) for m in shown}
 
 
+def scored_benchmarks(groups: list[MethodGroup], model: str = "policy") -> list[Benchmark]:
+    """Return the registered benchmarks some run of ``groups`` has metrics for (the tables' columns), by name."""
+    return [b for b in all_benchmarks() if any(run.metrics(b.name, model) for g in groups for run in g.runs)]
+
+
 def _judge_cell(group: MethodGroup) -> str:
     parts = []
     measured = group.runs[0].judge_trust()
@@ -52,9 +57,10 @@ def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame
     """Return Table 1: one row per method group (means over seeds), each benchmark's headline metrics
     (primary first), display strings."""
     rows = []
+    benchmarks = scored_benchmarks(groups, model)
     for g in groups:
         row = {"Method": g.name, "Seeds": str(len(g.runs))}
-        for b in all_benchmarks():
+        for b in benchmarks:
             row.update(benchmark_cells(b, g, model))
         row["Parse failures"] = " / ".join(f"{name} {n}" for name, n in _failures(g).items()) or MISSING
         row["Judge"] = _judge_cell(g)
@@ -66,10 +72,10 @@ def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame
     return frame
 
 
-def main_notes() -> list[str]:
+def main_notes(groups: list[MethodGroup]) -> list[str]:
     """Return Table 1's notes: each benchmark's columns, then the pooling and marker conventions."""
     return [f"{b.title}: " + ", ".join(m.column for m in b.metrics) + (f"; {b.notes}" if b.notes else "") + "."
-            for b in all_benchmarks()] + [
+            for b in scored_benchmarks(groups)] + [
         "With several seeds, numbers are means over seeds and ± is the mean per-seed standard error.",
         "Marker: subset = not the full eval set; proxy / smoke judge = not the official judge; smoke = smoke-preset data "
         "and models; other markers are the benchmark's own (see its note).",
@@ -144,7 +150,7 @@ def intermediate_frame(groups: list[MethodGroup]) -> pd.DataFrame:
             if model == "policy":
                 continue
             row = {"Method": g.name, "Model stage": model}
-            for b in all_benchmarks():
+            for b in scored_benchmarks(groups, model):
                 row.update(benchmark_cells(b, g, model, compact=True))
             rows.append(row)
     return pd.DataFrame(rows)
@@ -153,7 +159,7 @@ def intermediate_frame(groups: list[MethodGroup]) -> pd.DataFrame:
 @section("main", "Table 1: main comparison", order=10)
 def main_comparison(ctx: ReportContext) -> Block:
     """Return the paper's Table-1 shape for the final policies, and the evaluated intermediate models."""
-    tables = [Table("Main comparison (final policies)", main_frame(ctx.groups), main_notes())]
+    tables = [Table("Main comparison (final policies)", main_frame(ctx.groups), main_notes(ctx.groups))]
     intermediate = intermediate_frame(ctx.groups)
     if not intermediate.empty:
         tables.append(Table("Intermediate models (same judges and labels as their method's row)", intermediate))
