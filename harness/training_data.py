@@ -13,12 +13,11 @@ method of an experiment (and every run of `--method all`) shares one copy.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from harness.benchmarks.base import all_benchmarks
 from harness.config import DataPlanConfig, Experiment, sha256_json
-from harness.data.plan import DataPlan, build_data_plan, read_plan, record_from_json, record_to_json, write_plan
+from harness.data.plan import DataPlan, build_data_plan, read_plan, record_from_json, records_jsonl, write_plan
 from harness.data.synthetic import LABEL as SYNTHETIC_LABEL, synthetic_pairs
 from harness.engines.base import GenerationRequest, Sampling
 from harness.errors import HarnessError
@@ -89,9 +88,7 @@ def _run_preferences(ctx: StageContext) -> dict:
             made = synthetic_pairs(prompts, samples)
             sets[split] += made.pairs
             stats[f"synthetic_{split}"] = {"pairs": len(made.pairs), "dropped": made.dropped}
-    for name in SETS:
-        atomic_write_text(ctx.dir / f"{name}.jsonl", "".join(json.dumps(record_to_json(r), ensure_ascii=False) + "\n"
-                                                              for r in sets[name]))
+    write_sets(ctx.dir, sets)
     if not sets["train"]:
         raise HarnessError("data/preferences: no training examples left after filtering; training never starts on an empty dataset")
     counts = {name: len(records) for name, records in sets.items()}
@@ -107,6 +104,12 @@ def _policy_samples(ctx: StageContext, plan: DataPlan) -> dict[str, str]:
     requests = [GenerationRequest(p.id, tuple((m["role"], m["content"]) for m in p.messages()), sampling) for p in prompts]
     records = generate_with_model(ctx, BASE_MODEL, requests, "synthetic-preferences")
     return {p.id: r["text"].strip() for p, r in zip(prompts, records)}
+
+
+def write_sets(folder: Path, sets: dict[str, list]) -> None:
+    """Write {"train", "heldout", "pool": records} as one JSONL file each (what read_sets reads)."""
+    for name in SETS:
+        atomic_write_text(folder / f"{name}.jsonl", records_jsonl(sets[name]))
 
 
 def read_sets(folder: Path) -> dict[str, list]:

@@ -171,7 +171,7 @@ def write_plan(plan: DataPlan, folder: Path) -> None:
     """Write one JSONL file per set, decontamination.jsonl and plan.json (last, so its presence means complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, records in plan.sets().items():
-        atomic_write_text(folder / f"{name}.jsonl", _jsonl(records))
+        atomic_write_text(folder / f"{name}.jsonl", records_jsonl(records))
     matches = [{"source": c.source, "record_id": c.record_id, **asdict(c.match)} for c in plan.contamination]
     atomic_write_text(folder / MATCHES_FILE, "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in matches))
     atomic_write_json(folder / PLAN_FILE, plan.summary())
@@ -363,7 +363,8 @@ def _rank(seed: int, purpose: str, record_id: str) -> str:
     return hashlib.sha256(f"{seed}\0{purpose}\0{record_id}".encode()).hexdigest()
 
 
-def _jsonl(records: Iterable) -> str:
+def records_jsonl(records: Iterable) -> str:
+    """Return ``records`` as JSONL text, one tagged record (record_to_json) per line; read back with io.iter_jsonl."""
     return "".join(json.dumps(record_to_json(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records)
 
 
@@ -371,6 +372,6 @@ def _content_sha256(sets: Mapping[str, list]) -> str:
     digest = hashlib.sha256()
     for name, records in sets.items():
         digest.update(f"{name}\n".encode())
-        digest.update(_jsonl(records).encode())
+        digest.update(records_jsonl(records).encode())
     return digest.hexdigest()
 
