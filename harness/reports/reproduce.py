@@ -11,6 +11,7 @@ import yaml
 from harness.config import CONFIG_DIR, Experiment
 from harness.errors import HarnessError
 from harness.experiment import list_presets, load_experiment
+from harness.methods import METHODS
 from harness.registry import Registry
 from harness.report_sections import ordered_sections
 from harness.reports.collect import RunData, from_run
@@ -67,7 +68,8 @@ def _budget(rows: list[dict]) -> str:
 
 
 def describe(presets: list[str] | None = None, estimate: Callable | None = None) -> str:
-    """Return what can be reproduced under each preset: methods, sweeps, hardware and judge budget."""
+    """Return what can be reproduced under each preset: methods (and the registered ones its methods_order
+    leaves out), sweeps, hardware and judge budget."""
     from harness.estimate import estimate as default_estimate
     from harness.sweep import named_sweep_jobs
 
@@ -79,6 +81,9 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
         methods = list(exp.methods_order)
+        left_out = [m for m in METHODS.names() if m not in methods]
+        if left_out:
+            lines.append(f"  not in methods_order (not run; each runs alone with --method NAME): {', '.join(left_out)}")
         for _, target in TARGETS.items():  # targets share their runs: every one runs the methods_order
             try:
                 budget = _budget(estimate(exp, methods))
