@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from harness.benchmarks.alpaca_eval import stages
+from harness.benchmarks.alpaca_eval import stages as pipeline
 from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.benchmarks.alpaca_eval.outputs import import_published, read_json_list, validate_outputs
 from harness.benchmarks.alpaca_eval.settings import N_FULL, NAME, AlpacaEvalConfig, AlpacaEvalSettings, settings
@@ -15,7 +15,6 @@ from harness.benchmarks.base import (
     MISSING,
     POLICY,
     Benchmark,
-    JudgeEstimate,
     Metric,
     OutsideOutputs,
     Published,
@@ -24,7 +23,6 @@ from harness.benchmarks.base import (
 )
 from harness.config import Experiment
 from harness.io import read_json
-from harness.stages import Stage
 
 WIN_RATE = Metric("win_rate", "AE2 WR", se_key="standard_error")
 LC_WIN_RATE = Metric("lc_win_rate", "AE2 LC", compact=True)
@@ -47,17 +45,10 @@ class AlpacaEval(Benchmark):
     outputs_suffixes = (".json", ".json.gz")
     published_runs = True
 
-    def stages(self, exp: Experiment, model: str = POLICY) -> list[Stage]:
-        """Return generate (model_outputs.json) -> judge (annotations.json) -> score for the model stage ``model``."""
-        return stages.stages(exp, model)
-
-    def labels(self, exp: Experiment) -> list[str]:
-        """Return the subset, answer-cap and proxy-judge labels of this config."""
-        return stages.labels(exp)
-
-    def estimate(self, exp: Experiment) -> JudgeEstimate:
-        """Return stand-in judge requests: policy outputs as long as the reference."""
-        return stages.estimate(exp)
+    # generate -> judge -> score for a model stage, this config's labels, and stand-in judge requests
+    stages = staticmethod(pipeline.stages)
+    labels = staticmethod(pipeline.labels)
+    estimate = staticmethod(pipeline.estimate)
 
     def decontamination_prompts(self, exp: Experiment) -> list[str]:
         """Return the 805 instructions."""
@@ -72,14 +63,14 @@ class AlpacaEval(Benchmark):
     def read_published(self, directory: Path) -> Published:
         """Return a leaderboard run (model_outputs.json and its annotator's annotations), metrics recomputed."""
         run = import_published(directory)
-        metrics = {k: run.metrics.get(k) for k in stages.HEADLINE}
+        metrics = {k: run.metrics.get(k) for k in pipeline.HEADLINE}
         metrics.update(judge=run.annotator, subset=run.metrics.get("n_total", 0) < N_FULL)
         files = {"model_outputs.json": run.outputs, "annotations.json": run.annotations, "metrics.json": run.metrics}
         return Published(run.model, run.annotator, files, metrics)
 
     def protocol_lengths(self, exp: Experiment) -> dict[str, Any]:
         """Return alpaca_eval's own answer length (2048 new tokens)."""
-        return {"generation.max_new_tokens": stages.PROTOCOL_MAX_NEW_TOKENS}
+        return {"generation.max_new_tokens": pipeline.PROTOCOL_MAX_NEW_TOKENS}
 
     def item_scores(self, run: RunFiles, model: str = POLICY) -> dict[str, float]:
         """Return {instruction: win in points} (reference preferred 0, model 100, tie 50); items without a verdict left out."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-from harness.benchmarks.base import BENCHMARKS, MISSING, POLICY, Benchmark, JudgeEstimate, Metric, OutsideOutputs, RunFiles, stage_names
-from harness.benchmarks.mt_bench import stages
+from harness.benchmarks.base import BENCHMARKS, MISSING, POLICY, Benchmark, Metric, OutsideOutputs, RunFiles, stage_names
+from harness.benchmarks.mt_bench import stages as pipeline
 from harness.benchmarks.mt_bench.answers import load_answers
 from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
 from harness.benchmarks.mt_bench.settings import N_FULL, NAME, PROTOCOL_MAX_NEW_TOKENS, MTBenchConfig, MTBenchSettings
@@ -14,7 +14,6 @@ from harness.config import Experiment
 from harness.data.jsonl import iter_rows
 from harness.errors import HarnessError
 from harness.io import iter_jsonl, read_json
-from harness.stages import Stage
 
 TURN_BREAK = "\n\n--- turn 2 ---\n\n"
 
@@ -34,17 +33,10 @@ class MTBench(Benchmark):
     limit_key = "per_category"
     outputs_suffixes = (".jsonl", ".jsonl.gz")
 
-    def stages(self, exp: Experiment, model: str = POLICY) -> list[Stage]:
-        """Return generate (answers.jsonl) -> judge (judgments.jsonl) -> score for the model stage ``model``."""
-        return stages.stages(exp, model)
-
-    def labels(self, exp: Experiment) -> list[str]:
-        """Return the subset, answer-cap, judging-mode and proxy-judge labels of this config."""
-        return stages.labels(exp)
-
-    def estimate(self, exp: Experiment) -> JudgeEstimate:
-        """Return stand-in judge requests for both turns of every question asked."""
-        return stages.estimate(exp)
+    # generate -> judge -> score for a model stage, this config's labels, and stand-in judge requests
+    stages = staticmethod(pipeline.stages)
+    labels = staticmethod(pipeline.labels)
+    estimate = staticmethod(pipeline.estimate)
 
     def decontamination_prompts(self, exp: Experiment) -> list[str]:
         """Return every turn of the 80 questions."""
@@ -52,10 +44,10 @@ class MTBench(Benchmark):
 
     def read_outputs(self, exp: Experiment, path: Path) -> OutsideOutputs:
         """Return a FastChat answer file checked against the questions this config asks."""
-        asked = stages.questions(exp)
+        asked = pipeline.questions(exp)
         answers = load_answers(path, asked)
         model = answer_file_model(path)
-        return OutsideOutputs(model, {"answers.jsonl": stages.answers_jsonl(asked, answers, model_id=model)},
+        return OutsideOutputs(model, {"answers.jsonl": pipeline.answers_jsonl(asked, answers, model_id=model)},
                               {"n_questions": len(asked), "subset": len(asked) < N_FULL})
 
     def protocol_lengths(self, exp: Experiment) -> dict[str, Any]:
