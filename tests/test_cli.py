@@ -83,13 +83,6 @@ def test_show_unknown_run_is_a_one_line_error(harness_cli, tmp_path: Path) -> No
     assert shown.returncode == 2 and shown.stderr.startswith("error: no run 'nope'") and len(shown.stderr.splitlines()) == 1
 
 
-def test_presets_and_empty_ls(harness_cli, tmp_path: Path) -> None:
-    presets = harness_cli("presets")
-    assert presets.returncode == 0 and {"smoke", "paper-zephyr-7b"} <= set(presets.stdout.split())
-    listed = harness_cli("ls", "--results", tmp_path / "empty")
-    assert listed.returncode == 0 and "no runs yet" in listed.stdout
-
-
 # --- two pairs of concurrent runs on one store; then ls / show on the finished runs ---------------
 
 @pytest.fixture(scope="module")

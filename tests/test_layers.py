@@ -91,13 +91,19 @@ def listed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return results
 
 
-@pytest.mark.parametrize("args", [["ls"], ["show", "r1"], ["show", "r1", "--json"], ["presets"]])
-def test_listing_commands_import_no_heavy_library(args: list[str], listed_store: Path, harness_env: dict) -> None:
-    args = args + (["--results", str(listed_store)] if args[0] != "presets" else [])
+@pytest.mark.parametrize(("args", "shown"), [
+    (["ls"], "r1"), (["show", "r1"], "run r1"), (["show", "r1", "--json"], '"run_id": "r1"'),
+    (["presets"], "paper-zephyr-7b\nsmoke\n"), (["ls", "--results", "{empty}"], "no runs yet"),
+])
+def test_listing_commands_import_no_heavy_library(args: list[str], shown: str, listed_store: Path, harness_env: dict,
+                                                  tmp_path: Path) -> None:
+    if "--results" in args:
+        args = [a.format(empty=tmp_path / "empty") for a in args]
+    elif args[0] != "presets":
+        args = args + ["--results", str(listed_store)]
     done = subprocess.run([sys.executable, "-c", LISTING, json.dumps(args), json.dumps(HEAVY)], env=harness_env,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.splitlines()[-1])
-    assert result["heavy"] == [], result
-    assert "r1" in result["out"] or args[0] == "presets"
+    assert result["heavy"] == [] and shown in result["out"], result
     print(f"harness {' '.join(args[:2])}: {result['seconds']} s in the CLI")

@@ -171,26 +171,8 @@ def test_reproduce_list_describes_presets_with_hardware_and_judge_budget(harness
     assert re.search(r"judge budget: [\d,]+ judge calls, about \$[\d,.]+ \(gpt-4 -> ", paper)
 
 
-def test_reproduce_runs_the_methods_order_then_reuses_it(experiment_factory, harness_env, tmp_path: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.experiment import load_experiment
-    from harness.reports.reproduce import Target, run_target
-    from harness.store import RunStore
-
-    for name in ("FAKE_JUDGE_API_KEY", "HARNESS_MODEL_CACHE"):
-        monkeypatch.setenv(name, harness_env[name])
-    exp = load_experiment(config_path=experiment_factory(tmp_path, methods_order=["base"]))
-    target = Target("t", "test target", ("table",))
-    store, log = RunStore(tmp_path / "results"), []
-    runs = run_target(target, exp, store, log=log.append)
-    assert [r.method for r in runs] == ["base"]
-    runs_again = run_target(target, exp, store, log=log.append)
-    assert runs_again[0].id == runs[0].id
-    assert log == [f"running base -> {runs[0].id}", f"reusing run {runs[0].id}"]
-
-
-def test_reproduce_runs_the_sweeps_a_target_asks_for(experiment_factory, harness_env, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_reproduce_runs_the_methods_order_and_the_sweeps_a_target_asks_for_then_reuses_them(
+        experiment_factory, harness_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from harness.experiment import load_experiment
     from harness.reports.reproduce import Target, run_target
     from harness.store import RunStore
@@ -207,8 +189,9 @@ def test_reproduce_runs_the_sweeps_a_target_asks_for(experiment_factory, harness
     # the preset's vary keys merge with ours: pool fractions x limit 2, all base runs sharing their stages
     assert runs[0].id == "base-smoke" and len(runs) == 4
     assert all(r.id.startswith("base-smoke-seft-pool-fraction-") and r.id.endswith("limit_2") for r in runs[1:])
-    without = run_target(target, exp, RunStore(tmp_path / "results"), log=lambda line: None)
-    assert [r.id for r in without] == ["base-smoke"]
+    log: list[str] = []
+    without = run_target(Target("t", "test target", ("table",)), exp, RunStore(tmp_path / "results"), log=log.append)
+    assert [r.id for r in without] == ["base-smoke"] and log == ["reusing run base-smoke"]  # the finished run, as is
 
 
 @pytest.mark.parametrize("args, message", [
