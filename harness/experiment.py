@@ -162,9 +162,9 @@ def _check_names(exp: Experiment) -> None:
             raise HarnessError(f"config error: methods_order.{position}: no method '{name}'; registered: {', '.join(METHODS.names())}")
     if len(set(exp.methods_order)) != len(exp.methods_order):
         raise HarnessError(f"config error: methods_order: a method appears twice ({', '.join(exp.methods_order)})")
-    if exp.generation.engine.backend not in ENGINES:
-        raise HarnessError(f"config error: generation.engine.backend: no engine '{exp.generation.engine.backend}'; "
-                           f"registered: {', '.join(ENGINES.names())}")
+    engine = exp.generation.engine.backend
+    if engine not in ENGINES:
+        raise HarnessError(f"config error: generation.engine.backend: no engine '{engine}'; registered: {', '.join(ENGINES.names())}")
     for key, spec in (exp.data.plan.specs() if exp.data.plan else {}).items():
         if spec.format not in DATASET_FORMATS:
             raise HarnessError(f"config error: data.plan.{key}.format: no dataset format '{spec.format}'; "
