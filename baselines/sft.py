@@ -7,9 +7,9 @@ from pydantic import Field
 
 from baselines.common import SFT_STAGE, TrainingMethod
 from harness.config import Experiment, Strict
-from harness.data.stages import BASE_MODEL, PREFERENCES, read_sets
+from harness.training_data import BASE_MODEL, PREFERENCES, read_sets
 from harness.data.training_format import sft_rows
-from harness.methods import METHODS
+from harness.methods import METHODS, method_config
 from harness.stages import Stage, StageContext
 from harness.train.stage import trainer_args, training_stage
 
@@ -28,7 +28,7 @@ def _rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
 
 def sft_stage(exp: Experiment) -> Stage:
     """Return the SFT stage (shared by every method that warm-starts from it)."""
-    cfg = exp.method_config("sft")
+    cfg = method_config(exp, "sft")
     return training_stage(SFT_STAGE, "sft", start=BASE_MODEL, needs=(PREFERENCES,), rows=_rows, reads=("methods.sft",),
                           args=lambda e: trainer_args(e.train, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps))
 

@@ -22,14 +22,15 @@ MaxUsdOption = typer.Option(None, "--max-usd", help="Stop judging cleanly before
 
 
 def _experiment(preset: Optional[str], config: Optional[Path], overrides: list[str]):
-    from harness.config import load_experiment
+    from harness.experiment import load_experiment
 
     return load_experiment(preset=preset, config_path=config, overrides=overrides)
 
 
 @app.command()
 def run(
-    method: str = typer.Option("base", "--method", help="base, or a training method (sft, dpo, rlhf, seft, all)."),
+    method: str = typer.Option("base", "--method", help="base, a training method (sft, dpo, orpo, rlhf, seft, ...), "
+                               "or all (the experiment's methods_order)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
@@ -43,7 +44,7 @@ def run(
     """Run (or resume) a method (or all of them, with the experiment's sweeps) and every enabled benchmark."""
     load = lambda extra: _experiment(preset, config, overrides + _budget(max_usd) + extra)  # noqa: E731
     exp = load([])  # config errors before slow imports
-    from harness.pipeline import all_methods, run_experiment, run_many
+    from harness.pipeline import run_experiment, run_many
     from harness.store import RunStore
     from harness.sweep import method_jobs, parse_vary, sweep_jobs
 
@@ -55,7 +56,7 @@ def run(
             raise HarnessError("--vary sweeps one method; name it with --method (e.g. --method seft)")
         runs = run_many(sweep_jobs(method, parse_vary(vary), load), store, force=set(force), argv=sys.argv)
     elif method == "all":
-        runs = run_many(method_jobs(exp, all_methods(), load, with_sweeps=sweeps), store, force=set(force), argv=sys.argv)
+        runs = run_many(method_jobs(exp, list(exp.methods_order), load, with_sweeps=sweeps), store, force=set(force), argv=sys.argv)
     else:
         runs = [run_experiment(exp, method, store, run_id=run_id, force=set(force), argv=sys.argv)]
     _report(runs)
@@ -115,11 +116,13 @@ app.add_typer(eval_app, name="eval")
 @eval_app.callback(invoke_without_command=True)
 def eval_outputs(
     ctx: typer.Context,
-    outputs: list[Path] = typer.Option([], "--outputs", help="alpaca_eval model_outputs.json(.gz) or FastChat answer "
-                                       ".jsonl; repeat to score several models with one judge start (one run each)."),
-    benchmark: str = typer.Option("alpaca_eval", "--benchmark", help="alpaca_eval or mt_bench."),
+    outputs: list[Path] = typer.Option([], "--outputs", help="A benchmark's outputs file (each benchmark says which: "
+                                       "`harness eval --outputs X` without --benchmark lists them); repeat to score "
+                                       "several models with one judge start (one run each)."),
+    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="A registered benchmark (default: the one "
+                                            "whose outputs files these names are)."),
     judge: Optional[str] = typer.Option(None, "--judge", help="Judge id from the registry (default: the preset's)."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Score only the first N items (labelled subset)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Score a labelled subset of N (the benchmark says of what)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
@@ -132,31 +135,34 @@ def eval_outputs(
         return
     if not outputs:
         raise HarnessError("harness eval needs --outputs FILE (or the subcommand: harness eval import DIR)")
-    from harness.external import score_outputs
+    from harness.external import outputs_benchmark, score_outputs
     from harness.store import RunStore
 
-    size = {"alpaca_eval": f"eval.alpaca_eval.limit={limit if limit else 'null'}",
-            "mt_bench": f"eval.mt_bench.per_category={limit if limit else 'null'}"}
-    picked = [size[benchmark]] if benchmark in size else []
-    picked += [f"eval.{benchmark}.judge={judge}"] if judge and benchmark in size else []
+    scored = outputs_benchmark(outputs, benchmark)
+    if judge and not scored.judged:
+        raise HarnessError(f"--judge: benchmark {scored.name} has no judge")
+    picked = [f"eval.{scored.name}.{scored.limit_key}={limit if limit else 'null'}"]
+    picked += [f"eval.{scored.name}.judge={judge}"] if judge else []
     exp = _experiment(preset, config, picked + overrides + _budget(max_usd))
-    _report(score_outputs(exp, benchmark, outputs, RunStore(results), run_id=run_id, argv=sys.argv))
+    _report(score_outputs(exp, scored.name, outputs, RunStore(results), run_id=run_id, argv=sys.argv))
 
 
 @eval_app.command("import")
 def eval_import(directory: Path, name: Optional[str] = typer.Option(None, "--name", help="Run id (default import-MODEL)."),
+                benchmark: Optional[str] = typer.Option(None, "--benchmark", help="The benchmark of the published run "
+                                                        "(default: the one benchmark with published runs)."),
                 results: Path = ResultsOption) -> None:
-    """Import published AlpacaEval outputs + annotations as a run; print its id."""
-    from harness.external import import_alpaca_eval_run
+    """Import a published run (outputs and judgments as released) as a run; print its id."""
+    from harness.external import import_published_run
     from harness.store import RunStore
 
-    run = import_alpaca_eval_run(directory, RunStore(results), name=name, argv=sys.argv)
+    run = import_published_run(directory, RunStore(results), benchmark=benchmark, name=name, argv=sys.argv)
     typer.echo(run.id)
 
 
 @app.command()
 def estimate(
-    method: str = typer.Option("base", "--method", help="Method, or 'all'."),
+    method: str = typer.Option("base", "--method", help="Method, or 'all' (the experiment's methods_order)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
@@ -164,10 +170,10 @@ def estimate(
     """Print judge calls, tokens and dollars per benchmark and method; runs nothing."""
     from harness.estimate import estimate as compute, format_estimate
     from harness.methods import get_method
-    from harness.pipeline import all_methods
 
-    methods = all_methods() if method == "all" else [get_method(method).name]
-    typer.echo(format_estimate(compute(_experiment(preset, config, overrides), methods)))
+    exp = _experiment(preset, config, overrides)
+    methods = list(exp.methods_order) if method == "all" else [get_method(method).name]
+    typer.echo(format_estimate(compute(exp, methods)))
 
 
 @app.command("judge-check")
@@ -213,7 +219,7 @@ def show(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print 
 @app.command()
 def presets() -> None:
     """List the presets in configs/presets."""
-    from harness.config import list_presets
+    from harness.experiment import list_presets
 
     typer.echo("\n".join(list_presets()))
 
@@ -244,7 +250,7 @@ def compare(runs: list[str] = typer.Argument(..., help="Run ids to compare."), r
 
 @app.command()
 def reproduce(
-    target: Optional[str] = typer.Argument(None, help="table-1 or figures."),
+    target: Optional[str] = typer.Argument(None, help="A reproduction target (table-1, figures; --list shows them)."),
     list_targets: bool = typer.Option(False, "--list", help="Show what can be reproduced and what each needs."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
@@ -252,25 +258,23 @@ def reproduce(
     results: Path = ResultsOption,
     reports: Path = ReportsOption,
 ) -> None:
-    """Run (or reuse) every method a paper table/figure set needs under a preset, then render it."""
+    """Run (or reuse) every method of the experiment's methods_order under a preset, then render a target's sections."""
     from harness.reports import reproduce as repro
 
     if list_targets:
         typer.echo(repro.describe([preset] if preset else None))
         return
     if target is None:
-        raise HarnessError("harness reproduce needs a target (table-1 or figures) or --list")
+        raise HarnessError("harness reproduce needs a target (see --list)")
     chosen = repro.get_target(target)
     load = lambda extra: _experiment(preset, config, overrides + extra)  # noqa: E731
     exp = load([])
     from harness.reports.render import render_runs
     from harness.store import RunStore
 
-    runs, missing = repro.run_target(chosen, exp, RunStore(results), load=load, argv=sys.argv, log=typer.echo)
-    for path in render_runs(runs, reports, f"{chosen.name}-{exp.preset or exp.name}", sections=list(chosen.sections)):
+    runs = repro.run_target(chosen, exp, RunStore(results), load=load, argv=sys.argv, log=typer.echo)
+    for path in render_runs(runs, reports, f"{chosen.name}-{exp.preset or exp.name}", sections=chosen.sections()):
         typer.echo(str(path))
-    if missing:
-        typer.echo(f"note: rendered without {', '.join(missing)} (not registered yet)")
 
 
 def main() -> None:

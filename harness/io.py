@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+from harness.errors import HarnessError
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` via a temp file in the same folder + fsync + rename."""
@@ -81,12 +83,28 @@ def append_jsonl(path: Path, records: list[dict]) -> None:
         os.fsync(fh.fileno())
 
 
-def iter_jsonl(path: Path) -> Iterator[dict]:
-    """Yield each complete JSON line of ``path``; a torn last line is ignored."""
-    if not path.exists():
+def iter_jsonl(path: Path, *, appended: bool = False) -> Iterator[Any]:
+    """Yield the JSON value of each line of ``path``, a JSONL file this project wrote (the one JSONL reader).
+
+    A line ends at "\\n" and nowhere else: ``str.splitlines`` also splits at U+2028, U+2029,
+    U+0085 and other separators that ``json.dumps(ensure_ascii=False)`` leaves unescaped inside
+    strings (UltraFeedback and Nectar hold them). Blank lines are skipped. ``appended``: an
+    append-only cache (append_jsonl), where an absent file is empty and a last line without its
+    newline (an append cut short by a kill) is ignored. A line that is not JSON, or a file that
+    cannot be read, is a HarnessError naming the file (and line).
+    """
+    if appended and not path.exists():
         return
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                return
-            yield json.loads(line)
+    try:
+        with open(path, "rb") as fh:  # binary lines end at b"\n" only
+            for number, raw in enumerate(fh, 1):
+                if appended and not raw.endswith(b"\n"):
+                    return
+                if not raw.strip():
+                    continue
+                try:
+                    yield json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    raise HarnessError(f"{path}:{number}: not a JSON line ({exc})") from None
+    except OSError as exc:
+        raise HarnessError(f"cannot read {path}: {exc.strerror}") from None

@@ -49,6 +49,11 @@ def get_method(name: str) -> Method:
     return METHODS.get(name)()
 
 
+def method_config(exp: Experiment, name: str) -> BaseModel:
+    """Return the validated section methods.<name> (defaults where absent)."""
+    return METHODS.get(name).config.model_validate(exp.methods.get(name) or {})
+
+
 def read_model(stage_dir: Path) -> ResolvedModel:
     """Return the ResolvedModel written by a model stage."""
     return ResolvedModel(**read_json(stage_dir / MODEL_FILE))

@@ -24,14 +24,6 @@ from harness.stages import Resources, Stage, check_force, order_stages, run_stag
 from harness.store import Run, RunStore, check_run_id
 
 PHASES = ("method", "generate", "judge", "score")
-# `--method all`: the paper's comparison, in table order (seft once registered). The extra
-# preference optimisers (ipo, simpo, orpo, kto) are selectable one by one.
-ALL_ORDER = ("base", "sft", "dpo", "rlhf", "seft")
-
-
-def all_methods() -> list[str]:
-    """Return the registered methods `--method all` runs, in table order."""
-    return [m for m in ALL_ORDER if m in METHODS]
 
 
 def plan(exp: Experiment, method_name: str) -> list[Stage]:
@@ -63,7 +55,8 @@ def preflight(exp: Experiment, method_name: str) -> None:
     exp.data_dir()
     get_method(method_name).preflight(exp)
     for benchmark in enabled_benchmarks(exp):
-        check_judge_ready(judge_entry(exp, benchmark.name), check_model=check_available)
+        if benchmark.judged:
+            check_judge_ready(judge_entry(exp, benchmark.name), check_model=check_available)
 
 
 def run_experiment(exp: Experiment, method_name: str, store: RunStore, *, run_id: str | None = None,

@@ -71,7 +71,7 @@ class ItemCache:
 
     def _load(self) -> dict[str, dict]:
         if self._items is None:
-            self._items = {r["key"]: r for r in iter_jsonl(self.path)}
+            self._items = {r["key"]: r for r in iter_jsonl(self.path, appended=True)}
         return self._items
 
     def reload(self) -> None:

@@ -5,11 +5,17 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
+from harness.benchmarks.base import Metric, all_benchmarks
 from harness.io import read_json
 from harness.judge_check.records import run_judge_trust
 from harness.store import Run, RunStore, run_is_live
 
-HEADLINES = (("alpaca_eval", "win_rate", "AE2 WR"), ("alpaca_eval", "lc_win_rate", "AE2 LC"), ("mt_bench", "average", "MT avg"))
+
+def headline_columns(summaries: list[dict]) -> list[tuple[str, Metric]]:
+    """Return the (benchmark, metric) columns of `harness ls` for benchmarks some run has metrics for: each
+    one's primary metric, then its compact ones."""
+    scored = {name for s in summaries for name in (s.get("metrics") or {})}
+    return [(b.name, m) for b in all_benchmarks() if b.name in scored for m in b.metrics if m is b.primary or m.compact]
 
 
 def shown_status(status: str | None, run_dir: Path) -> str | None:
@@ -74,14 +80,15 @@ def runs_table(summaries: list[dict]) -> str:
     if not summaries:
         return "no runs yet (try: harness run --method base)"
     trust = any("judge_trust" in s for s in summaries)
-    header = ["run", "method", "preset", "status"] + [h for _, _, h in HEADLINES] + (["judge κ"] if trust else [])
+    columns = headline_columns(summaries)
+    header = ["run", "method", "preset", "status"] + [m.label for _, m in columns] + (["judge κ"] if trust else [])
     rows = [header]
     for s in summaries:
         mark = "*" if s.get("labels") else ""
         metrics = s.get("metrics") or {}
         rows.append([s["run_id"], s.get("method") or "-", s.get("preset") or "-", s.get("status") or "-"]
-                    + [_fmt((metrics.get(b) or {}).get(k)) + (mark if (metrics.get(b) or {}).get(k) is not None else "")
-                       for b, k, _ in HEADLINES]
+                    + [_fmt((metrics.get(b) or {}).get(m.key)) + (mark if (metrics.get(b) or {}).get(m.key) is not None else "")
+                       for b, m in columns]
                     + ([_trust_cell(s.get("judge_trust") or {})] if trust else []))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows]
@@ -147,12 +154,6 @@ def _trust_cell(trust: dict) -> str:
     return ", ".join(cells) or "-"
 
 
-def _number(value, se=None) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.2f}" + (f" ± {se:.2f}" if se is not None else "")
-
-
 def _qualifiers(metrics: dict, n: str) -> str:
     """Return the bracketed count and honesty marks (subset, judge) that go with a headline."""
     marks = [n] + (["subset"] if metrics.get("subset") else []) + ([f"judge {metrics['judge']}"] if metrics.get("judge") else [])
@@ -160,19 +161,8 @@ def _qualifiers(metrics: dict, n: str) -> str:
 
 
 def headline_lines(record: dict) -> list[str]:
-    """Return one line per benchmark with the run's headline numbers and their labels
-    (AlpacaEval win rate ± SE and LC win rate; MT-Bench turn 1 / turn 2 / average)."""
-    lines = []
+    """Return one line per scored benchmark with the run's headline numbers (as the benchmark words them),
+    how many items they cover, and their labels."""
     metrics = record.get("metrics") or {}
-    if "alpaca_eval" in metrics:
-        ae = metrics["alpaca_eval"]
-        lc = _number(ae.get("lc_win_rate"), ae.get("lc_standard_error"))
-        if ae.get("lc_win_rate") is None and ae.get("lc_win_rate_proxy") is not None:
-            lc = f"{ae['lc_win_rate_proxy']:.2f} (proxy)"
-        lines.append(f"AlpacaEval 2.0: win rate {_number(ae.get('win_rate'), ae.get('standard_error'))}, LC win rate {lc}"
-                     + _qualifiers(ae, f"n={ae.get('n_total', '-')}"))
-    if "mt_bench" in metrics:
-        mt = metrics["mt_bench"]
-        lines.append(f"MT-Bench: turn 1 {_number(mt.get('turn_1'))}, turn 2 {_number(mt.get('turn_2'))}, "
-                     f"average {_number(mt.get('average'))}" + _qualifiers(mt, f"{mt.get('n_questions', '-')} questions"))
-    return lines
+    return [f"{b.title}: {b.headline(metrics[b.name])}" + _qualifiers(metrics[b.name], b.count(metrics[b.name]))
+            for b in all_benchmarks() if b.name in metrics]

@@ -33,7 +33,8 @@ from harness.benchmarks.alpaca_eval.annotator import load_annotator
 from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.benchmarks.alpaca_eval.outputs import read_json_list, validate_outputs
 from harness.benchmarks.alpaca_eval.requests import PairItem, build_requests
-from harness.config import PACKAGED_DATA_DIR, load_experiment
+from harness.config import PACKAGED_DATA_DIR
+from harness.experiment import load_experiment
 from harness.external import score_outputs
 from harness.judges.build import open_judge
 from harness.judges.registry import JudgeEntry, get_judge

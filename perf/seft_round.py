@@ -38,8 +38,9 @@ import platform
 import tempfile
 from pathlib import Path
 
-from harness.config import load_experiment
-from harness.data.plan import benchmark_prompts, build_data_plan
+from harness.experiment import load_experiment
+from harness.data.plan import build_data_plan
+from harness.training_data import decontamination_prompts
 from harness.engines.base import GenerationRequest, render_prompt
 from harness.engines.cached import generate_cached
 from harness.engines.vllm_engine import VLLMEngine
@@ -74,7 +75,7 @@ def main() -> None:
         overrides.append(f"generation.engine.batch_size={args.batch_size}")
     exp = load_experiment("smoke", overrides=overrides)
     cfg, engine_cfg = exp.method_config("seft"), exp.generation.engine
-    plan = build_data_plan(exp.data.plan, exp.seed, exp.data_dir(), benchmark_prompts(exp.data_dir()))
+    plan = build_data_plan(exp.data.plan, exp.seed, exp.data_dir(), decontamination_prompts(exp))
     prompts = round_selection(plan.pool, 1, cfg.pool_fraction, cfg.prompts_per_round, exp.seed)
     template = load_template(cfg.template)
 

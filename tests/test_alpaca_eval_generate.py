@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from harness.benchmarks.alpaca_eval.stages import labels
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.io import read_json
 
 

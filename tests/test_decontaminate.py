@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from harness.data.decontaminate import BenchmarkIndex, find_contamination, normalise
 from harness.data.loader import load_dataset_records
-from harness.data.plan import benchmark_prompts
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
+from harness.experiment import load_experiment
+from harness.training_data import decontamination_prompts
 
 HH_FILE = "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz"
 
 
 @pytest.fixture(scope="module")
-def eval_prompts(packaged_data: Path) -> dict[str, list[str]]:
-    return benchmark_prompts(packaged_data)
+def eval_prompts() -> dict[str, list[str]]:
+    return decontamination_prompts(load_experiment(preset="smoke"))  # every registered benchmark's, packaged data
 
 
 @pytest.fixture(scope="module")

@@ -198,7 +198,7 @@ def test_data_parallel_replicas_fill_the_cache_as_one_engine_would(tmp_path: Pat
 
 
 def test_precision_warning_names_weights_served_below_their_stored_precision(tmp_path) -> None:
-    from harness.benchmarks.generation import precision_warning
+    from harness.generation import precision_warning
 
     (tmp_path / "config.json").write_text('{"torch_dtype": "float32"}')
     assert "rounded away" in precision_warning(str(tmp_path), "bfloat16")

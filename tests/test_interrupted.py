@@ -23,7 +23,7 @@ RUN_ID = "killed"
 
 def cached_generations(results: Path) -> int:
     """Return how many generations the run store's caches hold."""
-    return sum(1 for path in (results / "_cache" / "generations").glob("*.jsonl") for _ in iter_jsonl(path))
+    return sum(1 for path in (results / "_cache" / "generations").glob("*.jsonl") for _ in iter_jsonl(path, appended=True))
 
 
 def test_a_killed_run_is_shown_as_interrupted_with_the_command_that_resumes_it(

@@ -15,7 +15,8 @@ import yaml
 from conftest import FAKE_JUDGE_KEY_ENV, REPO_ROOT
 
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_identity, judge_resource
-from harness.config import Experiment, load_experiment
+from harness.config import Experiment
+from harness.experiment import load_experiment
 from harness.judges.api_backends import OpenAICompatibleBackend
 from harness.judges.backends import JUDGE_BACKENDS
 from harness.judges.registry import load_registry

@@ -66,7 +66,7 @@ def test_unknown_fields_are_rejected(tmp_path: Path) -> None:
     assert "judge 'mine': mt_bench.mdoe: Extra inputs are not permitted" in message
     # A judge has no decoding of its own: each benchmark's protocol sets it on every request.
     message = registry_error(tmp_path, LOCAL | {"decoding": {"temperature": 0.0}})
-    assert "judge 'mine': decoding: Extra inputs are not permitted" in message
+    assert "judge 'mine': decoding: neither a judge field nor a benchmark's judge settings (alpaca_eval, mt_bench)" in message
 
 
 @pytest.mark.parametrize(
@@ -90,7 +90,7 @@ def test_invalid_entries_are_one_line_errors(tmp_path: Path, change: dict, expec
 
 def test_openai_judges_cannot_ask_for_structured_outputs(tmp_path: Path) -> None:
     entry = get_judge("gpt-4-turbo").model_dump(mode="json") | {"mt_bench": {"mode": "constrained"}}
-    assert "backend openai has no structured outputs" in registry_error(tmp_path, entry)
+    assert "backend openai has no structured outputs, which mt_bench asks for (mode constrained)" in registry_error(tmp_path, entry)
 
 
 def test_a_key_pasted_as_api_key_env_is_rejected_without_being_echoed(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from harness.benchmarks.mt_bench.protocol import (
 )
 from harness.benchmarks.mt_bench.loaders import load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.benchmarks.mt_bench.stages import labels
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.errors import HarnessError
 from harness.judges.types import JudgeResponse
 
@@ -160,7 +160,7 @@ def test_off_scale_ratings_are_kept_and_counted_unconstrained_only():
 
 def test_parse_retries_are_opt_in_and_labelled():
     exp = load_experiment(preset="smoke", overrides=["eval.mt_bench.mode=unconstrained"])
-    assert exp.eval.mt_bench.max_parse_retries == 0  # FastChat records -1 and never re-asks
+    assert exp.get("eval.mt_bench.max_parse_retries") == 0  # FastChat records -1 and never re-asks
     assert not any("re-asked" in label for label in labels(exp))
     retrying = load_experiment(preset="smoke", overrides=["eval.mt_bench.max_parse_retries=2"])
     assert "mt_bench: unparsed verdicts re-asked up to 2 times (FastChat never re-asks)" in labels(retrying)

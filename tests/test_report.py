@@ -85,12 +85,13 @@ def test_tables_pool_seeds_label_numbers_and_cite_published_rows(report: Path) -
     assert "(proxy)" in base_row  # LC is the proxy, never in the official column unlabelled
     assert "agreement not checked" in base_row
     published = md.split("## Table 2")[1].split("## Table 3")[0]
-    assert "| Mistral-7B-Base (zephyr-sft-full + UltraFeedback) | SimPO | 21.50 | 20.80 | 7.30 |" in published
+    assert "| Mistral-7B-Base (zephyr-sft-full + UltraFeedback) | SimPO | 20.80 | 21.50 | 7.30 |" in published
+    assert "| SFT (zephyr-7b-sft-full = this project's base) |" in published  # issue 15 item 8
     assert "10.99 ± 0.96" in published and "arXiv:2405.14734" in published
     assert "numbers not available on this machine" in published
     significance = md.split("## Table 3")[1].split("## Table 4")[0]
-    assert "| hostile vs base | AE2 win rate (points) | 6 | 1 vs 2 |" in significance
-    assert "| MT-Bench score |" not in significance  # the external run has no MT-Bench judgments to pair
+    assert "| hostile vs base | AlpacaEval 2.0: AE2 WR | 6 | 1 vs 2 |" in significance
+    assert "| MT-Bench: MT avg |" not in significance  # the external run has no MT-Bench judgments to pair
     labels = md.split("## Table 0")[1].split("## Table 1")[0]
     assert "alpaca_eval: subset 6/805 (not comparable to the leaderboard)" in labels
     assert labels.count("alpaca_eval: subset 6/805") == 1
@@ -134,7 +135,7 @@ def test_compare_prints_main_table_and_paired_deltas(store: Path, harness_cli) -
     done = harness_cli("compare", "base-s0", "base-s1", "hostile", "--results", store)
     assert done.returncode == 0, done.stderr
     assert "Main comparison" in done.stdout and "Paired differences" in done.stdout
-    assert re.search(r"hostile vs base\s+AE2 win rate \(points\)\s+6\s+1 vs 2", done.stdout)
+    assert re.search(r"hostile vs base\s+AlpacaEval 2.0: AE2 WR\s+6\s+1 vs 2", done.stdout)
     assert "note: alpaca_eval: subset 6/805" in done.stdout
 
 
@@ -166,49 +167,31 @@ def test_reproduce_list_describes_presets_with_hardware_and_judge_budget(harness
     assert done.returncode == 0, done.stderr
     paper = done.stdout.split("preset paper-zephyr-7b:")[1].split("preset ")[0]
     assert "8 CUDA GPUs" in paper
-    assert re.search(r"table-1: .*methods base, sft, dpo, rlhf, seft", paper)
+    assert re.search(r"table-1: .*methods base, sft, dpo, orpo, rlhf, seft", paper)  # its methods_order
     assert re.search(r"judge budget: [\d,]+ judge calls, about \$[\d,.]+ \(gpt-4 -> ", paper)
 
 
-def test_reproduce_runs_then_reuses_and_names_missing_methods(experiment_factory, harness_env, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.config import load_experiment
-    from harness.reports.reproduce import Target, run_target
-    from harness.store import RunStore
-
-    for name in ("FAKE_JUDGE_API_KEY", "HARNESS_MODEL_CACHE"):
-        monkeypatch.setenv(name, harness_env[name])
-    exp = load_experiment(config_path=experiment_factory(tmp_path))
-    target = Target("t", "test target", ("base", "no-such-method"), ("main",))
-    store, log = RunStore(tmp_path / "results"), []
-    runs, missing = run_target(target, exp, store, log=log.append)
-    assert [r.method for r in runs] == ["base"] and missing == ["no-such-method"]
-    runs_again, _ = run_target(target, exp, store, log=log.append)
-    assert runs_again[0].id == runs[0].id
-    assert log[0].startswith("running base") and log[2] == f"reusing run {runs[0].id}"
-    assert "method 'no-such-method' is not registered" in log[1]
-
-
-def test_reproduce_runs_the_sweeps_a_target_asks_for(experiment_factory, harness_env, tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from harness.config import load_experiment
+def test_reproduce_runs_the_methods_order_and_the_sweeps_a_target_asks_for_then_reuses_them(
+        experiment_factory, harness_env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.experiment import load_experiment
     from harness.reports.reproduce import Target, run_target
     from harness.store import RunStore
 
     for name in ("FAKE_JUDGE_API_KEY", "HARNESS_MODEL_CACHE"):
         monkeypatch.setenv(name, harness_env[name])
     # the smoke preset's sweep name, pointed at base so the test trains nothing
-    config = experiment_factory(tmp_path, eval={"mt_bench": {"enabled": False}},
+    config = experiment_factory(tmp_path, eval={"mt_bench": {"enabled": False}}, methods_order=["base"],
                                 sweeps={"seft-pool-fraction": {"method": "base", "vary": {"eval.alpaca_eval.limit": [2]}}})
     exp = load_experiment(config_path=config)
     load = lambda extra: load_experiment(config_path=config, overrides=extra)  # noqa: E731
-    target = Target("t", "test target", ("base",), ("main",), sweeps=True)
-    runs, _ = run_target(target, exp, RunStore(tmp_path / "results"), load=load, log=lambda line: None)
+    target = Target("t", "test target", ("table",), sweeps=True)
+    runs = run_target(target, exp, RunStore(tmp_path / "results"), load=load, log=lambda line: None)
     # the preset's vary keys merge with ours: pool fractions x limit 2, all base runs sharing their stages
     assert runs[0].id == "base-smoke" and len(runs) == 4
     assert all(r.id.startswith("base-smoke-seft-pool-fraction-") and r.id.endswith("limit_2") for r in runs[1:])
-    without, _ = run_target(target, exp, RunStore(tmp_path / "results"), log=lambda line: None)
-    assert [r.id for r in without] == ["base-smoke"]
+    log: list[str] = []
+    without = run_target(Target("t", "test target", ("table",)), exp, RunStore(tmp_path / "results"), log=log.append)
+    assert [r.id for r in without] == ["base-smoke"] and log == ["reusing run base-smoke"]  # the finished run, as is
 
 
 @pytest.mark.parametrize("args, message", [
@@ -238,9 +221,9 @@ def test_published_runs_give_leaderboard_rows_and_a_significant_paired_differenc
     assert done.returncode == 0, done.stderr
     for model in ("alpaca-7b", "claude-2"):
         row = board.loc[model]
-        assert re.search(rf"import-{model}\s+1\s+\S+ \(proxy\)\s+{row.win_rate:.2f} ± {row.standard_error:.2f}", done.stdout)
+        assert re.search(rf"import-{model}\s+1\s+{row.win_rate:.2f} ± {row.standard_error:.2f}\s+\S+ \(proxy\)", done.stdout)
     delta = board.loc["claude-2"].win_rate - board.loc["alpaca-7b"].win_rate
-    match = re.search(r"import-claude-2 vs import-alpaca-7b\s+AE2 win rate \(points\)\s+805\s+1 vs 1\s+(\S+)\s+\[(\S+), (\S+)\]", done.stdout)
+    match = re.search(r"import-claude-2 vs import-alpaca-7b\s+AlpacaEval 2.0: AE2 WR\s+805\s+1 vs 1\s+(\S+)\s+\[(\S+), (\S+)\]", done.stdout)
     assert match, done.stdout
     difference, low, high = (float(g.rstrip("]")) for g in match.groups())
     assert difference == pytest.approx(delta, abs=0.01)

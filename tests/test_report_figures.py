@@ -10,7 +10,7 @@ import yaml
 
 from harness.reports.collect import read_runs
 from harness.reports.render import build_report
-from harness.reports.reproduce import FIGURE_SECTIONS
+from harness.reports.reproduce import get_target
 
 METRICS = {"alpaca_eval": {"win_rate": 12.0, "standard_error": 1.1, "avg_length": 900, "lc_win_rate": 14.0, "subset": False},
            "mt_bench": {"turn_1": 6.5, "turn_2": 5.5, "average": 6.0, "subset": False}}
@@ -59,8 +59,8 @@ def seft_store(tmp_path: Path) -> Path:
 
 
 def test_every_analysis_figure_is_drawn_from_training_and_round_records(seft_store: Path, tmp_path: Path) -> None:
-    report = build_report(read_runs(seft_store), tmp_path / "report", sections=list(FIGURE_SECTIONS))
-    skipped = {section.key: block.skipped for section, block in report.parts if block.skipped}
+    report = build_report(read_runs(seft_store), tmp_path / "report", sections=get_target("figures").sections())
+    skipped = {section.name: block.skipped for section, block in report.parts if block.skipped}
     assert skipped == {"fig-mt-radar": "no run has score/mt_bench/metrics.json with per-category scores"}
     drawn = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
     for name in ("seft_decisions", "revision_scores", "rounds", "scaling", "training_curves", "win_rate", "length_vs_win_rate"):

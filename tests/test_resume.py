@@ -25,7 +25,7 @@ DONE_LINE = re.compile(r"^  (\S+): (\d+) cached, (\d+) generated$", re.M)
 
 def cache_lines(results: Path) -> list[dict]:
     """Return the complete records of every generation cache under ``results``."""
-    return [r for path in sorted((results / "_cache" / "generations").glob("*.jsonl")) for r in iter_jsonl(path)]
+    return [r for path in sorted((results / "_cache" / "generations").glob("*.jsonl")) for r in iter_jsonl(path, appended=True)]
 
 
 def generate_outputs(results: Path, run_id: str) -> tuple[list, list]:

@@ -13,7 +13,7 @@ from harness.data.records import (
     RankedResponses,
     ScoredResponse,
 )
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
 from harness.seft.config import ExternalSource, FilterConfig, SeftConfig
 from harness.seft.evolution import evolution_round, policy_sft_rows, round_selection

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.errors import HarnessError
 from harness.io import read_json
 from harness.methods import get_method

@@ -8,7 +8,7 @@ import pytest
 
 from harness.data.loader import load_dataset_records
 from harness.data.records import Message, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
 from harness.seft.config import SeftConfig
 from harness.seft.reviser_data import build_reviser_data

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from harness.data.loader import load_dataset_records
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.data.training_format import write_rows
 from harness.seft.config import SeftConfig
 from harness.seft.reviser_data import build_reviser_data

@@ -8,7 +8,8 @@ from typing import Callable, Iterator
 
 import pytest
 
-from harness.config import Experiment, load_experiment
+from harness.config import Experiment
+from harness.experiment import load_experiment
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
 from harness.stages import Resources, Stage, StageContext, order_stages, run_stages, stage_key

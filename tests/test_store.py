@@ -59,7 +59,7 @@ def test_torn_last_line_is_ignored_then_repaired(tmp_path: Path, torn: str) -> N
     complete = path.stat().st_size
     with open(path, "a") as fh:  # what a process killed mid-append leaves behind
         fh.write(torn)
-    assert [r["key"] for r in iter_jsonl(path)] == ["a", "b"]
+    assert [r["key"] for r in iter_jsonl(path, appended=True)] == ["a", "b"]
     assert repair_torn_tail(path) == len(torn.encode())
     assert path.stat().st_size == complete
     assert repair_torn_tail(path) == 0  # idempotent on a clean file
@@ -77,7 +77,7 @@ def test_append_after_a_torn_line_repairs_it_first(tmp_path: Path) -> None:
 def test_a_file_holding_only_a_torn_line_is_emptied(tmp_path: Path) -> None:
     path = tmp_path / "cache.jsonl"
     path.write_text('{"key": "a"')
-    assert list(iter_jsonl(path)) == []
+    assert list(iter_jsonl(path, appended=True)) == []
     assert repair_torn_tail(path) == len('{"key": "a"')
     assert path.read_bytes() == b""
     assert repair_torn_tail(tmp_path / "missing.jsonl") == 0

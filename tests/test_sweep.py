@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config import load_experiment
+from harness.experiment import load_experiment
 from harness.errors import HarnessError
 from harness.io import read_json
 from harness.sweep import parse_vary, sweep_jobs
@@ -23,7 +23,7 @@ def test_sweep_jobs_one_per_point_with_distinct_ids_and_configs() -> None:
     grid = {"eval.alpaca_eval.limit": ["4", "8"], "seed": ["0", "1"]}
     jobs = sweep_jobs("base", grid, lambda extra: load_experiment("smoke", overrides=extra), "s1")
     assert len(jobs) == 4 and len({j.run_id for j in jobs}) == 4
-    assert {(j.exp.eval.alpaca_eval.limit, j.exp.seed) for j in jobs} == {(4, 0), (4, 1), (8, 0), (8, 1)}
+    assert {(j.exp.get("eval.alpaca_eval.limit"), j.exp.seed) for j in jobs} == {(4, 0), (4, 1), (8, 0), (8, 1)}
     assert all(j.record["sweep"]["id"] == "s1" for j in jobs)
 
 

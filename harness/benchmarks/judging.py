@@ -1,4 +1,4 @@
-"""Cached judging shared by every benchmark: registry lookup, judge resources, per-call cache."""
+"""Cached judging shared by every judged benchmark: its judge entry, labels, judge resources, per-call cache."""
 
 from __future__ import annotations
 
@@ -9,22 +9,21 @@ from typing import Callable, Sequence
 
 from tqdm import tqdm
 
+from harness.benchmarks.base import get_benchmark
 from harness.config import Experiment, sha256_json
 from harness.judges.backends import judge_backend
-from harness.judges.build import open_judge
 from harness.judges.cost import Budget
 from harness.judges.registry import JudgeEntry, get_judge
 from harness.judges.types import JudgeRequest
 from harness.models import resolve_model
 from harness.stages import StageContext
 
-PROTOCOL_JUDGES = {"alpaca_eval": "gpt-4-turbo", "mt_bench": "gpt-4"}
 BUDGET = "budget"
 
 
 def judge_entry(exp: Experiment, benchmark: str) -> JudgeEntry:
-    """Return the registry entry judging ``benchmark`` (its own setting, else models.judge)."""
-    judge_id = getattr(exp.eval, benchmark).judge or exp.models.judge
+    """Return the registry entry judging ``benchmark`` (its ``eval.<name>.judge``, else models.judge)."""
+    judge_id = get_benchmark(benchmark).settings(exp).judge or exp.models.judge
     registry = Path(exp.eval.judge_registry) if exp.eval.judge_registry else None
     return get_judge(judge_id, registry)
 
@@ -52,11 +51,11 @@ def judge_fingerprint(exp: Experiment, benchmark: str) -> dict:
 
 def judge_labels(exp: Experiment, benchmark: str) -> list[str]:
     """Return labels for a judge that is not the benchmark's protocol judge."""
-    entry = judge_entry(exp, benchmark)
-    if entry.id == PROTOCOL_JUDGES[benchmark]:
+    entry, protocol = judge_entry(exp, benchmark), get_benchmark(benchmark).protocol_judge
+    if entry.id == protocol:
         return []
     kind = judge_backend(entry).label
-    return [f"{benchmark}: {kind} {entry.id} ({entry.model}): not comparable to {PROTOCOL_JUDGES[benchmark]} numbers"]
+    return [f"{benchmark}: {kind} {entry.id} ({entry.model}): not comparable to {protocol} numbers"]
 
 
 def judge_resource(entry: JudgeEntry) -> str:
@@ -74,6 +73,8 @@ def judge_cached(ctx: StageContext, entry: JudgeEntry, requests: Sequence[JudgeR
     weights changed under the same id asks again. Failed calls (after the client's bounded
     retries) are returned with ``error`` set and not cached; they are counted by the caller.
     """
+    from harness.judges.build import open_judge  # the openai SDK: only where a judge is asked
+
     identity = sha256_json(judge_identity(entry))
     cache = ctx.store.cache("judgments", f"{entry.id}-{identity[:12]}")
     unique = {r.key: r for r in requests}

@@ -1,4 +1,14 @@
-"""Adapter: what a dataset format contributes to the loader (row parsers per record kind)."""
+"""Adapter: what a dataset format contributes to the loader (row parsers per record kind), and the
+registry of formats.
+
+A format registers where it is defined, its name written once::
+
+    ADAPTER = DATASET_FORMATS.register(Adapter("hh_rlhf", parsers={...}))
+
+harness/data holds the training-data formats; a benchmark package registers its own eval-set
+format (``alpaca_eval``, ``mt_bench``); outside formats come in through the
+``seft_harness.dataset_formats`` entry points.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
+from harness.registry import Registry
 
 RowParser = Callable[[Any], Any]
 """Turns one row into a record, None (a well-formed row with nothing to use), or raises RowError."""
@@ -16,7 +27,7 @@ RowParser = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class Adapter:
-    """One dataset format.
+    """One dataset format, registered under ``name`` (a DatasetSpec's ``format``).
 
     ``parsers`` maps each record kind the format gives to a factory spec -> RowParser;
     the first kind is the default unless ``infer_kind`` decides from the spec.
@@ -24,6 +35,7 @@ class Adapter:
     format's file inside a data directory, for specs that name a directory.
     """
 
+    name: str
     parsers: Mapping[str, Callable[[DatasetSpec], RowParser]]
     columns: frozenset[str] = frozenset()
     default_file: str | None = None
@@ -58,3 +70,7 @@ class Adapter:
                     return candidate
             raise HarnessError(f"data directory {path} has no {self.default_file}")
         raise HarnessError(f"data path {path} is a directory; point it at a .json/.jsonl(.gz) file")
+
+
+DATASET_FORMATS: Registry[Adapter] = Registry(
+    "dataset format", ("harness.data", "harness.benchmarks"), entry_points="seft_harness.dataset_formats")

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.data.adapter import Adapter, RowParser
+from harness.data.adapter import DATASET_FORMATS, Adapter, RowParser
 from harness.data.hashing import content_id
 from harness.data.jsonl import get_field
 from harness.data.records import Message, PreferencePair, Prompt
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
 
 PROMPT_COLUMNS = frozenset({"id", "prompt", "system", "category", "reference"})
@@ -87,8 +87,9 @@ def _dataset_name(spec: DatasetSpec) -> str:
     return Path(spec.path).name.split(".")[0]
 
 
-ADAPTER = Adapter(
+ADAPTER = DATASET_FORMATS.register(Adapter(
+    "jsonl",
     parsers={"prompt": prompt_parser, "preference": preference_parser},
     columns=PROMPT_COLUMNS | PREFERENCE_COLUMNS,
     infer_kind=infer_kind,
-)
+))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.data.adapter import Adapter
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
 from harness.data.jsonl import get_field
 from harness.data.records import PreferencePair, Prompt
@@ -30,4 +30,5 @@ def parse_prompt(row: Any) -> Prompt:
     return Prompt(id=content_id("hh", first), turns=(first,), dataset="hh_rlhf")
 
 
-ADAPTER = Adapter(parsers={"preference": lambda spec: parse_pair, "prompt": lambda spec: parse_prompt})
+ADAPTER = DATASET_FORMATS.register(Adapter(
+    "hh_rlhf", parsers={"preference": lambda spec: parse_pair, "prompt": lambda spec: parse_prompt}))

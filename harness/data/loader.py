@@ -8,26 +8,13 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from harness.benchmarks.alpaca_eval import loaders as alpaca_eval
-from harness.benchmarks.mt_bench import loaders as mt_bench
-from harness.data import generic, hh_rlhf, nectar, sharegpt, ultrafeedback, ultrafeedback_binarized
-from harness.data.adapter import Adapter, RowParser
+from harness.config import DatasetSpec
+from harness.data.adapter import DATASET_FORMATS, RowParser
 from harness.data.hashing import files_sha256
 from harness.data.hub import load_cached, looks_like_hub_id
 from harness.data.jsonl import collect, read_file
-from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
 
-FORMATS: dict[str, Adapter] = {
-    "alpaca_eval": alpaca_eval.ADAPTER,
-    "mt_bench": mt_bench.ADAPTER,
-    "ultrafeedback": ultrafeedback.ADAPTER,
-    "ultrafeedback_binarized": ultrafeedback_binarized.ADAPTER,
-    "nectar": nectar.ADAPTER,
-    "hh_rlhf": hh_rlhf.ADAPTER,
-    "sharegpt": sharegpt.ADAPTER,
-    "jsonl": generic.ADAPTER,
-}
 PACKAGE_PREFIX = "package:"
 
 
@@ -64,7 +51,7 @@ def load_dataset_records(
     raises RowError for an unusable one, which ``spec.on_malformed`` then treats
     like a malformed row (error naming file and line, or skipped).
     """
-    adapter = FORMATS[spec.format]
+    adapter = DATASET_FORMATS.get(spec.format)
     parse = _unique_ids(_checked(adapter.row_parser(spec), check))
     if spec.path.startswith(PACKAGE_PREFIX):
         path = _package_path(spec.path, config_key)

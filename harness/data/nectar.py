@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.data.adapter import Adapter
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.binarize import binarized
 from harness.data.hashing import content_id
 from harness.data.jsonl import RowError, get_field
@@ -46,4 +46,5 @@ def _answer(answer: Any) -> ScoredResponse:
         raise RowError(f"answer: {exc}") from None
 
 
-ADAPTER = Adapter(parsers={"ranked": lambda spec: parse_ranked, "preference": lambda spec: binarized(parse_ranked)})
+ADAPTER = DATASET_FORMATS.register(Adapter(
+    "nectar", parsers={"ranked": lambda spec: parse_ranked, "preference": lambda spec: binarized(parse_ranked)}))

@@ -15,20 +15,16 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
-from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
+from harness.config import DataPlanConfig, DatasetSpec
 from harness.data.binarize import best_vs_worst
 from harness.data.decontaminate import BenchmarkIndex, Match, find_contamination, normalise, prompt_texts
 from harness.data.jsonl import RowError
 from harness.data.loader import load_dataset_records
 from harness.data.records import Message, PreferencePair, Prompt, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 
 CONFIG_KEY = "data.plan"
 PLAN_FILE = "plan.json"
@@ -42,32 +38,6 @@ SET_NAMES = {
     "synthetic_heldout": "the synthetic-preference prompts (held-out)",
 }
 Annotated = PreferencePair | RankedResponses
-
-
-class DataPlanConfig(BaseModel):
-    """``data.plan``: which datasets feed training and how they are split and cleaned.
-
-    ``annotated``: one or more preference sets (kind preference or ranked).
-    ``prompt_pool``: unannotated prompts (single-turn); prompts that also occur in the
-    annotated or synthetic sets are left out of it. ``synthetic_from``: prompts with a
-    reference reply (ShareGPT) that become pairs "reference reply preferred" once the
-    policy has sampled them. ``decontaminate``: "drop" matches, "keep" them (counted
-    only) or "off". ``max_annotated`` / ``max_pool`` keep a seeded sample of that size.
-    ``max_prompt_words`` drops records whose prompt (all its messages) is longer, so no
-    prompt overflows a small model's context (ShareGPT has first turns of 16k words).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    annotated: list[DatasetSpec] = Field(min_length=1)
-    prompt_pool: DatasetSpec | None = None
-    synthetic_from: DatasetSpec | None = None
-    heldout_fraction: float = Field(0.1, ge=0, lt=1)
-    max_annotated: int | None = Field(None, ge=1)
-    max_pool: int | None = Field(None, ge=1)
-    max_prompt_words: int | None = Field(None, ge=1)
-    decontaminate: Literal["drop", "keep", "off"] = "drop"
-    ngram: int = Field(13, ge=1)
 
 
 @dataclass
@@ -139,15 +109,6 @@ class DataPlan:
         }
 
 
-def benchmark_prompts(data_dir: Path) -> dict[str, list[str]]:
-    """Return the evaluation prompt texts to decontaminate against: AlpacaEval's 805
-    instructions and every turn of MT-Bench's 80 questions, keyed by benchmark."""
-    return {
-        "alpaca_eval": [prompt.turns[0] for prompt in load_alpaca_eval(data_dir)],
-        "mt_bench": [turn for question in load_mt_bench_questions(data_dir) for turn in question.turns],
-    }
-
-
 def build_data_plan(
     cfg: DataPlanConfig, seed: int, data_dir: Path | None, eval_prompts: Mapping[str, Sequence[str]]
 ) -> DataPlan:
@@ -210,7 +171,7 @@ def write_plan(plan: DataPlan, folder: Path) -> None:
     """Write one JSONL file per set, decontamination.jsonl and plan.json (last, so its presence means complete)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, records in plan.sets().items():
-        atomic_write_text(folder / f"{name}.jsonl", _jsonl(records))
+        atomic_write_text(folder / f"{name}.jsonl", records_jsonl(records))
     matches = [{"source": c.source, "record_id": c.record_id, **asdict(c.match)} for c in plan.contamination]
     atomic_write_text(folder / MATCHES_FILE, "".join(json.dumps(m, ensure_ascii=False) + "\n" for m in matches))
     atomic_write_json(folder / PLAN_FILE, plan.summary())
@@ -223,15 +184,15 @@ def read_plan(folder: Path) -> DataPlan:
     if summary is None:
         raise HarnessError(f"no data plan in {folder} ({PLAN_FILE} missing); rerun the data plan stage")
     try:
-        sets = {name: [record_from_json(json.loads(line)) for line in _lines(folder / f"{name}.jsonl")] for name in SETS}
-        matches = [json.loads(line) for line in _lines(folder / MATCHES_FILE)]
+        sets = {name: [record_from_json(row) for row in iter_jsonl(folder / f"{name}.jsonl")] for name in SETS}
+        matches = list(iter_jsonl(folder / MATCHES_FILE))
         plan = DataPlan(
             **sets,
             sources=[SourceReport(**source) for source in summary["sources"]],
             contamination=[Contamination(m.pop("source"), m.pop("record_id"), Match(**m)) for m in matches],
             required=tuple(summary["required"]),
         )
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (HarnessError, OSError, ValueError, KeyError, TypeError) as exc:
         raise HarnessError(f"data plan in {folder} is unreadable ({type(exc).__name__}: {exc}); rerun the data plan stage") from None
     if plan.sha256 != summary["sha256"]:
         raise HarnessError(f"data plan in {folder} was modified: its records hash to {plan.sha256[:12]}, plan.json says {summary['sha256'][:12]}")
@@ -402,7 +363,8 @@ def _rank(seed: int, purpose: str, record_id: str) -> str:
     return hashlib.sha256(f"{seed}\0{purpose}\0{record_id}".encode()).hexdigest()
 
 
-def _jsonl(records: Iterable) -> str:
+def records_jsonl(records: Iterable) -> str:
+    """Return ``records`` as JSONL text, one tagged record (record_to_json) per line; read back with io.iter_jsonl."""
     return "".join(json.dumps(record_to_json(r), ensure_ascii=False, sort_keys=True) + "\n" for r in records)
 
 
@@ -410,10 +372,6 @@ def _content_sha256(sets: Mapping[str, list]) -> str:
     digest = hashlib.sha256()
     for name, records in sets.items():
         digest.update(f"{name}\n".encode())
-        digest.update(_jsonl(records).encode())
+        digest.update(records_jsonl(records).encode())
     return digest.hexdigest()
 
-
-def _lines(path: Path) -> list[str]:
-    # split("\n"), not splitlines(): records may hold U+2028 and other separators unescaped.
-    return [line for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]

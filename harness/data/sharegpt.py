@@ -6,7 +6,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from harness.data.adapter import Adapter
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
 from harness.data.jsonl import get_field
 from harness.data.records import Prompt
@@ -60,4 +60,4 @@ def packaged_sharegpt_path() -> Path | None:
     return None
 
 
-ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_row}, default_file=PACKAGED_FILE)
+ADAPTER = DATASET_FORMATS.register(Adapter("sharegpt", parsers={"prompt": lambda spec: parse_row}, default_file=PACKAGED_FILE))

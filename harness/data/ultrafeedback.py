@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.data.adapter import Adapter, RowParser
+from harness.data.adapter import DATASET_FORMATS, Adapter, RowParser
 from harness.data.binarize import binarized
 from harness.data.hashing import content_id
 from harness.data.jsonl import RowError, get_field
 from harness.data.records import Message, RankedResponses, ScoredResponse
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.errors import HarnessError
 
 SCORE_FIELDS = ("overall_score", "fine-grained_score")
@@ -62,7 +62,8 @@ def _as_float(value: int | float | None) -> float | None:
     return None if value is None else float(value)
 
 
-ADAPTER = Adapter(
+ADAPTER = DATASET_FORMATS.register(Adapter(
+    "ultrafeedback",
     parsers={"ranked": ranked_parser, "preference": lambda spec: binarized(ranked_parser(spec))},
     columns=frozenset({"score"}),
-)
+))

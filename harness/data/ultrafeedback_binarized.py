@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.data.adapter import Adapter
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
 from harness.data.jsonl import RowError, get_field
 from harness.data.records import Message, PreferencePair, Prompt
@@ -59,4 +59,5 @@ def _role(turn: Any) -> str:
     return role
 
 
-ADAPTER = Adapter(parsers={"preference": lambda spec: parse_pair, "prompt": lambda spec: parse_prompt})
+ADAPTER = DATASET_FORMATS.register(Adapter(
+    "ultrafeedback_binarized", parsers={"preference": lambda spec: parse_pair, "prompt": lambda spec: parse_prompt}))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.benchmarks.judging import PROTOCOL_JUDGES, judge_identity
+from harness.benchmarks.base import get_benchmark
+from harness.benchmarks.judging import judge_identity
 from harness.config import sha256_json
 from harness.errors import HarnessError
 from harness.judges.backends import judge_backend
@@ -76,7 +77,7 @@ def judge_agreement(store: RunStore, entry: JudgeEntry, remember: bool = True) -
 
 def is_official(entry: JudgeEntry) -> bool:
     """Return whether ``entry`` is AlpacaEval's own judge (nothing to check it against)."""
-    return entry.id == PROTOCOL_JUDGES["alpaca_eval"]
+    return entry.id == get_benchmark("alpaca_eval").protocol_judge
 
 
 def agreement_labels(agreement: dict | None, entry: JudgeEntry) -> list[str]:

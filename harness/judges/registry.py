@@ -1,15 +1,23 @@
-"""The judge registry: judges are data (configs/judges.yaml), validated into JudgeEntry."""
+"""The judge registry: judges are data (configs/judges.yaml), validated into JudgeEntry.
+
+Besides the JudgeEntry fields, an entry holds one section per benchmark that has judge settings
+(``alpaca_eval: {annotator, guided}``, ``mt_bench: {mode}``): each benchmark registers the model
+of its section in JUDGE_SETTINGS, under its own name, and an entry is validated by those models
+when the file loads (defaults for sections left out; any other key is an error).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from harness.errors import HarnessError
 from harness.judges.backends import BACKEND_FIELDS, JUDGE_BACKENDS, field_problem
+from harness.registry import Registry
 
 DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "configs" / "judges.yaml"
 GUIDED_KINDS = ("choice", "regex", "json", "grammar")  # vLLM structured_outputs constraints
@@ -40,27 +48,19 @@ class Price(_Strict):
     output: float = Field(ge=0.0)
 
 
-class AlpacaEvalSettings(_Strict):
-    """How this judge runs AlpacaEval: the alpaca_eval annotator config and an optional
-    structured-output constraint on the verdict (e.g. ``{"choice": ["m", "M"]}``)."""
+class JudgeSettings(_Strict):
+    """A benchmark's section of a judge registry entry: how this judge runs that benchmark.
+    Subclasses set ``name`` (the benchmark's) and register bare in JUDGE_SETTINGS."""
 
-    annotator: str = "weighted_alpaca_eval_gpt4_turbo"
-    guided: dict[str, Any] | None = None
+    name: ClassVar[str]
 
-    @field_validator("guided")
-    @classmethod
-    def _one_constraint(cls, guided: dict[str, Any] | None) -> dict[str, Any] | None:
-        if guided is not None and (len(guided) != 1 or next(iter(guided)) not in GUIDED_KINDS):
-            raise ValueError(f"must hold exactly one of {', '.join(GUIDED_KINDS)}")
-        return guided
+    def structured_outputs(self) -> str | None:
+        """Return what in these settings needs the server to enforce structured outputs (None: nothing)."""
+        return None
 
 
-class MTBenchSettings(_Strict):
-    """How this judge runs MT-Bench: ``unconstrained`` (the published protocol),
-    ``constrained`` (structured decoding of the rating) or ``weighted`` (constrained,
-    scored as the expected rating under the judge's logprobs)."""
-
-    mode: Literal["unconstrained", "constrained", "weighted"] = "unconstrained"
+JUDGE_SETTINGS: Registry[type[JudgeSettings]] = Registry(
+    "benchmark judge settings", "harness.benchmarks", entry_points="seft_harness.benchmarks")
 
 
 class VLLMServerSettings(_Strict):
@@ -99,7 +99,9 @@ class LastCheck(_Strict):
 
 
 class JudgeEntry(_Strict):
-    """One judge of the registry."""
+    """One judge of the registry; benchmark sections (JUDGE_SETTINGS) are its extra keys, validated."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     backend: str  # a registered judge backend (harness.judges.backends): openai, openai_compatible, vllm_local
@@ -113,8 +115,6 @@ class JudgeEntry(_Strict):
     max_retries: int = Field(5, ge=0)
     backoff_base_s: float = Field(1.0, ge=0.0)
     backoff_max_s: float = Field(60.0, ge=0.0)
-    alpaca_eval: AlpacaEvalSettings = AlpacaEvalSettings()
-    mt_bench: MTBenchSettings = MTBenchSettings()
     server: VLLMServerSettings | None = None  # vllm_local only; defaults filled in there
     last_check: LastCheck | None = None  # measured, not configured: never part of the judge's identity
 
@@ -148,13 +148,32 @@ class JudgeEntry(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _structured_outputs(self) -> JudgeEntry:
-        if not JUDGE_BACKENDS.get(self.backend).supports_structured_outputs and (
-                self.alpaca_eval.guided or self.mt_bench.mode != "unconstrained"):
-            raise ValueError(
-                f"backend {self.backend} has no structured outputs: drop alpaca_eval.guided, use mt_bench mode unconstrained"
-            )
+    def _benchmark_sections(self) -> JudgeEntry:
+        """Validate each benchmark section with its registered settings model (defaults for those left
+        out), refusing other keys and constraints the backend cannot enforce."""
+        sections = self.__pydantic_extra__
+        unknown = sorted(set(sections) - set(JUDGE_SETTINGS.names()))
+        if unknown:
+            raise PydanticCustomError("judge_section", "{message}", {"message": (
+                f"{unknown[0]}: neither a judge field nor a benchmark's judge settings "
+                f"({', '.join(JUDGE_SETTINGS.names()) or 'none registered'})")})
+        for name, model in JUDGE_SETTINGS.items():
+            raw = sections.get(name)
+            try:
+                settings = raw if isinstance(raw, model) else model.model_validate(raw or {})
+            except ValidationError as exc:
+                joint = "." if exc.errors()[0]["loc"] else ": "
+                raise PydanticCustomError("judge_section", "{message}", {"message": f"{name}{joint}{_first_error(exc)}"}) from None
+            needs = settings.structured_outputs()
+            if needs and not JUDGE_BACKENDS.get(self.backend).supports_structured_outputs:
+                raise PydanticCustomError("judge_section", "{message}", {"message": (
+                    f"backend {self.backend} has no structured outputs, which {name} asks for ({needs})")})
+            sections[name] = settings
         return self
+
+    def settings(self, benchmark: str) -> JudgeSettings:
+        """Return this judge's settings for ``benchmark`` (a registered JUDGE_SETTINGS name)."""
+        return self.__pydantic_extra__[benchmark]
 
     def output_fields(self) -> dict[str, Any]:
         """Return the fields that can change this judge's answers (for cache and stage keys):

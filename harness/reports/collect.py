@@ -6,6 +6,8 @@ through the run folder (stage folders may be links into ``results/_stages``), an
 
 - ``run.json`` ``metrics[benchmark]`` (the final policy) and ``model_metrics[model stage][benchmark]``
   (every evaluated model stage, e.g. "seft/round-1"), headline fields as the score stages write them;
+- a benchmark's own stage files, which only that benchmark reads (``RunData.stage_file``, through
+  its ``item_scores`` and ``drilldown``);
 - ``<training stage>/train_metrics.json`` (harness/train/launch.py): ``summary`` {steps, train_tokens,
   wall_s, device, peak_memory_mb, ...}, ``curves`` {loss|reward|kl|...: [[step, value], ...]}, ``log_history``;
 - SEFT round stages (``seft/round-N``, ``-targets``, ``-rewards``, ``-judged``): their run.json stage summaries
@@ -15,8 +17,9 @@ through the run folder (stage folders may be links into ``results/_stages``), an
   ``reward_before`` / ``reward_after`` (a mean, or a list of rewards in older records), ``reward_n``,
   ``reward_by_decision``, ``reward_model``; with ``methods.seft.judge_revisions``: ``reviser_win_rate`` (percent,
   revised vs original), ``reviser_judged_n``, ``reviser_judge``;
-- ``run.json`` ``sweep`` {"id", "point": {key: value}} and ``config.yaml`` ``methods.<method>.<field>`` (only what
-  the run set; ``RunData.method_setting`` fills in the method config's default), e.g. ``pool_fraction``;
+- ``run.json`` ``sweep`` {"id", "point": {key: value}} and ``config.yaml`` ``methods.<method>.<field>`` (older runs
+  hold only what they set; ``RunData.method_setting`` fills in the method config's default), e.g. ``pool_fraction``;
+- ``config.yaml`` ``methods_order``: the order of report rows (``group_runs``);
 - judge agreement with the official judge: ``harness judge-check`` records, via ``RunData.judge_trust()``.
 """
 
@@ -30,26 +33,17 @@ from typing import Any, Iterable
 
 import yaml
 
+from harness.config import DEFAULT_METHODS_ORDER, PACKAGED_DATA_DIR
 from harness.errors import HarnessError
 from harness.io import read_json
 from harness.store import Run, RunStore
 
 POLICY = "policy"
-ALPACA_EVAL = "alpaca_eval"
-MT_BENCH = "mt_bench"
 TRAIN_METRICS_FILE = "train_metrics.json"
 DATA_PLAN_STAGE = "data/plan"  # summary: {"sets": {split: n}, "decontaminated": {source: {benchmark: n}}}
 ROUND_STATS_FILE = "round_stats.json"
 SEFT_ROUND = re.compile(r"^seft/round-(\d+)")
-# Row order of the paper's tables; other methods follow in name order.
-METHOD_ORDER = ("base", "sft", "dpo", "ipo", "kto", "orpo", "simpo", "rlhf", "seft")
-
-
-def stage_name(kind: str, benchmark: str, model: str = POLICY) -> str:
-    """Return the stage folder name of ``kind`` (generate, judge, score) for ``benchmark`` on ``model``."""
-    from harness.benchmarks.base import stage_names
-
-    return getattr(stage_names(benchmark, model), kind)
+OUTSIDE_METHODS = ("import", "external", "unknown")  # runs that are their own group, named by run id
 
 
 @dataclass
@@ -110,46 +104,14 @@ class RunData:
         """Return {stage name: run.json stage entry}."""
         return dict(self.record.get("stages") or {})
 
-    def _stage_file(self, stage: str, name: str) -> Path | None:
+    def stage_file(self, stage: str, name: str) -> Path | None:
+        """Return the file ``name`` of the run's stage folder ``stage`` (None when absent)."""
         path = self.dir / stage / name
         return path if path.is_file() else None
 
-    def alpaca_eval_annotations(self, model: str = POLICY) -> list[dict] | None:
-        """Return the AlpacaEval annotations (instruction, output_1 reference, output_2 model, preference)."""
-        for kind in ("judge", "score"):  # imported runs keep them beside the score
-            path = self._stage_file(stage_name(kind, ALPACA_EVAL, model), "annotations.json")
-            if path:
-                return read_json(path)
-        return None
-
-    def mt_bench_judgments(self, model: str = POLICY) -> list[dict] | None:
-        """Return MT-Bench judgments (question_id, turn, category, score, ...), one per question and turn."""
-        path = self._stage_file(stage_name("judge", MT_BENCH, model), "judgments.jsonl")
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path else None
-
-    def mt_bench_answers(self, model: str = POLICY) -> dict[str, list[str]] | None:
-        """Return {question id: [turn 1 answer, turn 2 answer]} from the FastChat answer file."""
-        path = self._stage_file(stage_name("generate", MT_BENCH, model), "answers.jsonl")
-        if path is None:
-            return None
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        return {str(r["question_id"]): list(r["choices"][0]["turns"]) for r in rows}
-
-    def mt_bench_details(self, model: str = POLICY) -> dict | None:
-        """Return the MT-Bench score stage's metrics.json (with per_category), or None."""
-        path = self._stage_file(stage_name("score", MT_BENCH, model), "metrics.json")
-        return read_json(path) if path else None
-
-    def mt_bench_questions(self) -> dict[str, dict]:
-        """Return {question id: {"category", "turns"}} from the data the run used ({} if unreadable)."""
-        from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
-        from harness.config import PACKAGED_DATA_DIR
-
-        data_dir = (self.config.get("data") or {}).get("data_dir") or PACKAGED_DATA_DIR
-        try:
-            return {q.id: {"category": q.category, "turns": list(q.turns)} for q in load_mt_bench_questions(Path(data_dir))}
-        except (HarnessError, OSError):
-            return {}
+    def data_dir(self) -> Path:
+        """Return the evaluation data folder the run used (its data.data_dir, else the packaged data)."""
+        return Path((self.config.get("data") or {}).get("data_dir") or PACKAGED_DATA_DIR)
 
     def data_plan(self) -> dict | None:
         """Return the training data plan: {"sources": {name: "format path"}, "sets": {split: n}, "decontaminated": {...}} or None."""
@@ -175,7 +137,7 @@ class RunData:
         """
         out = {}
         for name in self.stage_summaries():
-            path = self._stage_file(name, TRAIN_METRICS_FILE)
+            path = self.stage_file(name, TRAIN_METRICS_FILE)
             if path:
                 out[name] = _train_record(read_json(path))
         return out
@@ -189,7 +151,7 @@ class RunData:
                 continue
             merged = rounds.setdefault(int(match.group(1)), {})
             merged.update(entry.get("summary") or {})
-            path = self._stage_file(name, ROUND_STATS_FILE)
+            path = self.stage_file(name, ROUND_STATS_FILE)
             if path:
                 merged.update(read_json(path))
         return dict(sorted(rounds.items()))
@@ -262,18 +224,6 @@ def read_runs(store_root: Path, run_ids: Iterable[str] = ()) -> list[RunData]:
     return [from_run(store.get(run_id)) for run_id in ids]
 
 
-def alpaca_eval_item_scores(run: RunData, model: str = POLICY) -> dict[str, float]:
-    """Return {instruction: win in [0, 1]} (preference 1 -> 0, 2 -> 1, tie 0.5); items without a verdict are left out."""
-    annotations = run.alpaca_eval_annotations(model) or []
-    return {a["instruction"]: float(a["preference"]) - 1.0 for a in annotations if a.get("preference") is not None}
-
-
-def mt_bench_item_scores(run: RunData, model: str = POLICY) -> dict[str, float]:
-    """Return {"question_id/turn": score 1-10}; unscored judgments are left out."""
-    judgments = run.mt_bench_judgments(model) or []
-    return {f"{j['question_id']}/{j['turn']}": float(j["score"]) for j in judgments if j.get("score") is not None}
-
-
 @dataclass
 class MethodGroup:
     """The runs of one method under one config: several runs differing only in seed are its seeds."""
@@ -294,25 +244,33 @@ def _without_seed(run: RunData) -> str:
     return json.dumps(config, sort_keys=True, default=str)
 
 
+def methods_order(runs: list[RunData]) -> list[str]:
+    """Return the method order the runs' configs give (``methods_order``, first run first), the default for runs without one."""
+    order: dict[str, None] = {}
+    for run in runs:
+        order.update(dict.fromkeys(run.config.get("methods_order") or ()))
+    return list(order or DEFAULT_METHODS_ORDER)
+
+
 def group_runs(runs: list[RunData]) -> list[MethodGroup]:
-    """Return runs grouped by (method, config except seed), in the paper's method order.
+    """Return runs grouped by (method, config except seed), in the runs' ``methods_order``, then by name.
 
     Imported and externally scored runs are their own groups, named by run id; two groups of
     one method (different configs) are named "method (first run id)".
     """
     groups: dict[tuple[str, str], list[RunData]] = {}
     for run in runs:
-        key = (run.method, run.id) if run.method in ("import", "external", "unknown") else (run.method, _without_seed(run))
+        key = (run.method, run.id) if run.method in OUTSIDE_METHODS else (run.method, _without_seed(run))
         groups.setdefault(key, []).append(run)
     per_method: dict[str, int] = {}
     for method, _ in groups:
         per_method[method] = per_method.get(method, 0) + 1
     out = []
     for (method, _), members in groups.items():
-        if method in ("import", "external", "unknown"):
+        if method in OUTSIDE_METHODS:
             name = members[0].id
         else:
             name = method if per_method[method] == 1 else f"{method} ({members[0].id})"
         out.append(MethodGroup(name, method, members))
-    rank = {m: i for i, m in enumerate(METHOD_ORDER)}
-    return sorted(out, key=lambda g: rank.get(g.method, len(rank)))  # stable: other methods keep the order given
+    rank = {m: i for i, m in enumerate(methods_order(runs))}
+    return sorted(out, key=lambda g: (rank.get(g.method, len(rank)), g.name))

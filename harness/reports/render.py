@@ -10,10 +10,11 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader
 from markupsafe import Markup
 
+from harness.benchmarks.base import all_benchmarks
 from harness.errors import HarnessError
 from harness.io import atomic_write_text
+from harness.report_sections import Block, ReportContext, Section, ordered_sections
 from harness.reports.collect import RunData, group_runs
-from harness.reports.section import Block, ReportContext, Section, ordered_sections
 from harness.store import RUN_ID_PATTERN, now_iso
 
 
@@ -30,8 +31,9 @@ class Report:
 def build_report(runs: list[RunData], out_dir: Path, *, title: str = "SEFT benchmark report",
                  sections: list[str] | None = None) -> Report:
     """Return the report of ``runs`` (figures written under ``out_dir``); sections default to all registered."""
-    ctx = ReportContext(runs=runs, groups=group_runs(runs), out_dir=Path(out_dir))
-    return Report(title, runs, [(s, s.build(ctx)) for s in ordered_sections(sections)], now_iso())
+    ctx = ReportContext(runs=runs, groups=group_runs(runs), benchmarks=all_benchmarks(), out_dir=Path(out_dir))
+    chosen = [s for s in ordered_sections() if sections is None or s.name in sections]
+    return Report(title, runs, [(s, s.build(ctx)) for s in chosen], now_iso())
 
 
 def _environment(autoescape: bool) -> Environment:

@@ -8,47 +8,42 @@ from typing import Callable
 
 import yaml
 
-from harness.config import CONFIG_DIR, Experiment, list_presets, load_experiment
+from harness.config import CONFIG_DIR, Experiment
 from harness.errors import HarnessError
+from harness.experiment import list_presets, load_experiment
+from harness.methods import METHODS
+from harness.registry import Registry
+from harness.report_sections import ordered_sections
 from harness.reports.collect import RunData, from_run
 from harness.store import RunStore
-
-PAPER_METHODS = ("base", "sft", "dpo", "rlhf", "seft")
-TABLE_SECTIONS = ("what", "main", "published", "significance", "cost")
-FIGURE_SECTIONS = ("fig-win-rate", "fig-mt-radar", "fig-seft-decisions", "fig-revision-scores", "fig-rounds",
-                   "fig-scaling", "fig-length", "fig-training", "seft-rounds")
 
 
 @dataclass(frozen=True)
 class Target:
-    """A reproducible artefact: the methods it needs and the report sections it renders."""
+    """A reproducible artefact: the kinds of report section it renders (harness.report_sections), and
+    whether it also runs the experiment's named sweeps. Its methods are the experiment's methods_order."""
 
     name: str
     description: str
-    methods: tuple[str, ...]
-    sections: tuple[str, ...]
+    kinds: tuple[str, ...]
     sweeps: bool = False  # also the experiment's named sweeps (the scaling study)
 
+    def sections(self) -> list[str]:
+        """Return the names of the registered report sections of this target's kinds, in report order."""
+        return [s.name for s in ordered_sections(self.kinds)]
 
-TARGETS = {
-    "table-1": Target("table-1", "Table 1 (main comparison) with Tables 0 and 2-4", PAPER_METHODS, TABLE_SECTIONS),
-    "figures": Target("figures", "the analysis figures and the SEFT rounds table", PAPER_METHODS, FIGURE_SECTIONS, sweeps=True),
-}
+
+TARGETS: Registry[Target] = Registry("reproduction target", "harness.reports", entry_points="seft_harness.reproduce_targets")
+TARGETS.register(Target("table-1", "the tables (Table 1, the main comparison, with Tables 0 and 2-5)", ("table",)))
+TARGETS.register(Target("figures", "the analysis figures", ("figure",), sweeps=True))
 Loader = Callable[[list[str]], Experiment]  # --set overrides -> that point's experiment
 
 
 def get_target(name: str) -> Target:
     """Return the target ``name`` or raise a one-line error listing them."""
     if name not in TARGETS:
-        raise HarnessError(f"unknown reproduction target '{name}'; choose one of {', '.join(TARGETS)} (or --list)")
-    return TARGETS[name]
-
-
-def registered(method: str) -> bool:
-    """Return whether a method is registered (its module exists in this checkout)."""
-    from harness.methods import METHODS
-
-    return method in METHODS
+        raise HarnessError(f"unknown reproduction target '{name}'; choose one of {', '.join(TARGETS.names())} (or --list)")
+    return TARGETS.get(name)
 
 
 def hardware_needs(exp: Experiment) -> str:
@@ -73,7 +68,8 @@ def _budget(rows: list[dict]) -> str:
 
 
 def describe(presets: list[str] | None = None, estimate: Callable | None = None) -> str:
-    """Return what can be reproduced under each preset: methods (missing ones named), sweeps, hardware and judge budget."""
+    """Return what can be reproduced under each preset: methods (and the registered ones its methods_order
+    leaves out), sweeps, hardware and judge budget."""
     from harness.estimate import estimate as default_estimate
     from harness.sweep import named_sweep_jobs
 
@@ -84,31 +80,29 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
         load = lambda extra, preset=preset: load_experiment(preset=preset, overrides=extra)  # noqa: E731
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
-        for target in TARGETS.values():  # targets needing the same methods share their runs
-            missing = [m for m in target.methods if not registered(m)]
+        methods = list(exp.methods_order)
+        left_out = [m for m in METHODS.names() if m not in methods]
+        if left_out:
+            lines.append(f"  not in methods_order (not run; each runs alone with --method NAME): {', '.join(left_out)}")
+        for _, target in TARGETS.items():  # targets share their runs: every one runs the methods_order
             try:
-                # An unregistered method is counted as one final-policy evaluation (what base costs).
-                rows = estimate(exp, [m for m in target.methods if registered(m)]) + estimate(exp, ["base"]) * len(missing)
-                budget = _budget(rows)
+                budget = _budget(estimate(exp, methods))
             except HarnessError as exc:
                 budget = f"not estimated here: {exc}"
-            lines.append(f"  {target.name}: {target.description}; methods {', '.join(target.methods)}")
+            lines.append(f"  {target.name}: {target.description}; methods {', '.join(methods)}")
             lines.append(f"    judge budget: {budget}")
             for name in exp.sweeps if target.sweeps else ():
                 jobs = named_sweep_jobs(exp, name, load)
                 rows = [row for job in jobs for row in estimate(job.exp, [job.method])]
                 lines.append(f"    sweep {name}: {len(jobs)} {jobs[0].method} runs, at most {_budget(rows)} "
                              "(a point equal to a main run reuses its judgments)")
-            if missing:
-                lines.append(f"    missing: methods not registered yet: {', '.join(missing)} "
-                             "(budget counts each as one final-policy evaluation)")
     return "\n".join(lines)
 
 
 def run_target(target: Target, exp: Experiment, store: RunStore, *, load: Loader | None = None,
-               argv: list[str] | None = None, log: Callable[[str], None] = print) -> tuple[list[RunData], list[str]]:
-    """Run or reuse each registered method of ``target`` under ``exp`` (and, given ``load``, the
-    experiment's sweeps where the target asks for them); return (runs, missing method names).
+               argv: list[str] | None = None, log: Callable[[str], None] = print) -> list[RunData]:
+    """Run or reuse each method of the experiment's methods_order under ``exp`` (and, given ``load``,
+    the experiment's sweeps where ``target`` asks for them); return the runs.
 
     A finished run with the same config hash is reused as is; the others run together, phase
     by phase with one judge (and the pipeline itself reuses every finished stage in the store).
@@ -116,10 +110,9 @@ def run_target(target: Target, exp: Experiment, store: RunStore, *, load: Loader
     from harness.pipeline import run_many
     from harness.sweep import method_jobs
 
-    missing = [m for m in target.methods if not registered(m)]
     if target.sweeps and exp.sweeps and load is None:
         log(f"sweeps {', '.join(exp.sweeps)} left out: no experiment loader given")
-    jobs = method_jobs(exp, [m for m in target.methods if m not in missing], load or (lambda extra: exp),
+    jobs = method_jobs(exp, list(exp.methods_order), load or (lambda extra: exp),
                        with_sweeps=target.sweeps and load is not None)
     reused: dict[str, RunData] = {}
     for job in jobs:
@@ -131,6 +124,4 @@ def run_target(target: Target, exp: Experiment, store: RunStore, *, load: Loader
             log(f"running {job.method} -> {job.run_id}")
     fresh = [job for job in jobs if job.run_id not in reused]
     ran = {run.id: from_run(run) for run in (run_many(fresh, store, argv=argv) if fresh else [])}
-    for method in missing:
-        log(f"missing: method '{method}' is not registered in this checkout; its row is left out")
-    return [reused.get(job.run_id) or ran[job.run_id] for job in jobs], missing
+    return [reused.get(job.run_id) or ran[job.run_id] for job in jobs]

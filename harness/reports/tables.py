@@ -2,133 +2,84 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from statistics import fmean
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 import yaml
 
-from harness.reports.collect import (
-    ALPACA_EVAL,
-    MT_BENCH,
-    MethodGroup,
-    RunData,
-    alpaca_eval_item_scores,
-    mt_bench_item_scores,
-)
-from harness.reports.section import Block, ReportContext, Table, section
+from harness.benchmarks.base import MISSING, Benchmark, all_benchmarks
+from harness.report_sections import Block, ReportContext, Table, group_metric, judge_kinds, markers, mean, section
+from harness.reports.collect import MethodGroup, RunData
 from harness.reports.stats import holm, paired_bootstrap
 
 PUBLISHED_FILE = Path(__file__).with_name("published.yaml")
-MISSING = "-"
-
-
-def _mean(values: list[Any]) -> float | None:
-    numbers = [v for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)]
-    return fmean(numbers) if numbers else None
 
 
 def _num(value: float | None, digits: int = 2) -> str:
     return MISSING if value is None else f"{value:.{digits}f}"
 
 
-def group_metric(group: MethodGroup, benchmark: str, key: str, model: str = "policy") -> float | None:
-    """Return the mean over the group's seeds of one headline metric (None when no run has it)."""
-    return _mean([(run.metrics(benchmark, model) or {}).get(key) for run in group.runs])
+def benchmark_cells(b: Benchmark, group: MethodGroup, model: str = "policy", compact: bool = False) -> dict[str, str]:
+    """Return one benchmark's cells of a group's row: each headline metric (compact: the primary and
+    the compact ones), as the benchmark formats it, over the mean of the group's seeds."""
+    shown = [m for m in b.metrics if not compact or m is b.primary or m.compact]
+    return {m.column: b.cell(m, lambda key: group_metric(group, b.name, key, model)) for m in shown}
 
 
-# "alpaca_eval: proxy judge ID (MODEL): not comparable to ..." (harness.benchmarks.judging.judge_labels)
-JUDGE_LABEL = re.compile(r"^(\w+): (proxy|smoke) judge ")
-
-
-def judge_kinds(group: MethodGroup, benchmark: str | None = None) -> set[str]:
-    """Return the non-official judge kinds ("proxy judge", "smoke judge") the group's labels name (for one benchmark)."""
-    found = (JUDGE_LABEL.match(label) for label in group.labels)
-    return {f"{m.group(2)} judge" for m in found if m and benchmark in (None, m.group(1))}
-
-
-def markers(group: MethodGroup) -> list[str]:
-    """Return the short honesty markers of a group's numbers: subset, proxy/smoke judge, proxy LC, smoke, imported."""
-    labels = " ".join(group.labels).lower()
-    found = []
-    if any((run.metrics(b) or {}).get("subset") for run in group.runs for b in (ALPACA_EVAL, MT_BENCH)):
-        found.append("subset")
-    found += sorted(judge_kinds(group))
-    if group_metric(group, ALPACA_EVAL, "lc_win_rate") is None and group_metric(group, ALPACA_EVAL, "lc_win_rate_proxy") is not None:
-        found.append("proxy LC")
-    if any(run.preset == "smoke" for run in group.runs) or "smoke" in labels:
-        found.append("smoke")
-    if any(run.method == "import" for run in group.runs):
-        found.append("imported")
-    return found
-
-
-def _wr_cell(wr: float | None, se: float | None) -> str:
-    if wr is None:
-        return MISSING
-    return f"{wr:.2f}" if se is None else f"{wr:.2f} ± {se:.2f}"
-
-
-def _lc_cell(group: MethodGroup) -> str:
-    official = group_metric(group, ALPACA_EVAL, "lc_win_rate")
-    if official is not None:
-        return _num(official)
-    proxy = group_metric(group, ALPACA_EVAL, "lc_win_rate_proxy")
-    return MISSING if proxy is None else f"{_num(proxy)} (proxy)"
+def scored_benchmarks(groups: list[MethodGroup], model: str = "policy") -> list[Benchmark]:
+    """Return the registered benchmarks some run of ``groups`` has metrics for (the tables' columns), by name."""
+    return [b for b in all_benchmarks() if any(run.metrics(b.name, model) for g in groups for run in g.runs)]
 
 
 def _judge_cell(group: MethodGroup) -> str:
     parts = []
     measured = group.runs[0].judge_trust()
-    for benchmark in (ALPACA_EVAL, MT_BENCH):
-        metrics = group.runs[0].metrics(benchmark) or {}
+    for b in all_benchmarks():
+        metrics = group.runs[0].metrics(b.name) or {}
         if not metrics.get("judge"):
             continue
-        agreement = (measured.get(benchmark) or {}).get("agreement")
+        agreement = (measured.get(b.name) or {}).get("agreement")
         kappa = agreement.get("kappa") if isinstance(agreement, dict) else None
         trust = (f"kappa={kappa:.2f} vs official" if isinstance(kappa, (int, float))
-                 else "agreement not checked" if judge_kinds(group, benchmark) else "official judge")
-        parts.append(f"{benchmark}: {metrics['judge']} ({trust})")
+                 else "agreement not checked" if judge_kinds(group.runs, b.name) else "official judge")
+        parts.append(f"{b.name}: {metrics['judge']} ({trust})")
     return "; ".join(parts) or MISSING
 
 
-def _failures(group: MethodGroup) -> tuple[int, int]:
-    """Return (AlpacaEval items without a verdict, MT-Bench unscored judgments), summed over seeds."""
-    alpaca = sum(int((run.metrics(ALPACA_EVAL) or {}).get("n_missing") or 0) for run in group.runs)
-    mt = sum(int((run.metrics(MT_BENCH) or {}).get("n_failed") or 0) for run in group.runs)
-    return alpaca, mt
+def _failures(group: MethodGroup) -> dict[str, int]:
+    """Return {benchmark: items left without a score} for the benchmarks that count them, summed over seeds."""
+    return {b.name: sum(int((run.metrics(b.name) or {}).get(b.failure_key) or 0) for run in group.runs)
+            for b in all_benchmarks() if b.failure_key}
 
 
 def main_frame(groups: list[MethodGroup], model: str = "policy") -> pd.DataFrame:
-    """Return Table 1: one row per method group (means over seeds), display strings."""
+    """Return Table 1: one row per method group (means over seeds), each benchmark's headline metrics
+    (primary first), display strings."""
     rows = []
+    benchmarks = scored_benchmarks(groups, model)
     for g in groups:
-        wr, se = group_metric(g, ALPACA_EVAL, "win_rate", model), group_metric(g, ALPACA_EVAL, "standard_error", model)
-        length = group_metric(g, ALPACA_EVAL, "avg_length", model)
-        row = {"Method": g.name, "Seeds": str(len(g.runs)), "AE2 LC": _lc_cell(g),
-               "AE2 WR ± SE": _wr_cell(wr, se),
-               "Avg len (chars)": MISSING if length is None else f"{length:.0f}",
-               "MT T1": _num(group_metric(g, MT_BENCH, "turn_1", model)), "MT T2": _num(group_metric(g, MT_BENCH, "turn_2", model)),
-               "MT avg": _num(group_metric(g, MT_BENCH, "average", model))}
-        alpaca_failed, mt_failed = _failures(g)
-        row["Parse failures"] = f"AE {alpaca_failed} / MT {mt_failed}"
+        row = {"Method": g.name, "Seeds": str(len(g.runs))}
+        for b in benchmarks:
+            row.update(benchmark_cells(b, g, model))
+        row["Parse failures"] = " / ".join(f"{name} {n}" for name, n in _failures(g).items()) or MISSING
         row["Judge"] = _judge_cell(g)
-        row["Marker"] = ", ".join(markers(g)) or "official"
+        row["Marker"] = ", ".join(markers(g.runs, all_benchmarks())) or "official"
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if not frame.empty and all(_failures(g) == (0, 0) for g in groups):
+    if not frame.empty and not any(any(_failures(g).values()) for g in groups):
         frame = frame.drop(columns=["Parse failures"])
     return frame
 
 
-MAIN_NOTES = [
-    "AE2: AlpacaEval 2.0 against the GPT-4-Turbo reference outputs; LC = length-controlled win rate; "
-    "'(proxy)' = alpaca_eval's length-only GLM, not the official LC.",
-    "With several seeds, numbers are means over seeds and ± is the mean per-seed standard error.",
-    "Marker: subset = not the full eval set; proxy / smoke judge = not the official judge; smoke = smoke-preset data and models.",
-]
+def main_notes(groups: list[MethodGroup]) -> list[str]:
+    """Return Table 1's notes: each benchmark's columns, then the pooling and marker conventions."""
+    return [f"{b.title}: " + ", ".join(m.column for m in b.metrics) + (f"; {b.notes}" if b.notes else "") + "."
+            for b in scored_benchmarks(groups)] + [
+        "With several seeds, numbers are means over seeds and ± is the mean per-seed standard error.",
+        "Marker: subset = not the full eval set; proxy / smoke judge = not the official judge; smoke = smoke-preset data "
+        "and models; other markers are the benchmark's own (see its note).",
+    ]
 
 
 @section("what", "Table 0: what was compared", order=0)
@@ -141,7 +92,7 @@ def what_was_compared(ctx: ReportContext) -> Block:
         policy = (prov.get("models") or {}).get("policy") or {}
         judges = prov.get("judges") or {}
         judge_text = "; ".join(f"{b}: {(j.get('judge') or {}).get('id', '?')} -> {(j.get('judge') or {}).get('model', '?')}"
-                               for b, j in judges.items() if isinstance(j, dict)) or _import_judge(first)
+                               for b, j in judges.items() if isinstance(j, dict)) or MISSING
         rows.append({
             "Method": g.name, "Runs": ", ".join(r.id for r in g.runs), "Preset": first.preset or MISSING,
             "Seeds": ", ".join(str(r.seed) for r in g.runs if r.seed is not None) or MISSING,
@@ -156,11 +107,6 @@ def what_was_compared(ctx: ReportContext) -> Block:
     if label_rows:
         tables.append(Table("Labels (they apply to every number of the methods named)", pd.DataFrame(label_rows)))
     return Block(tables=tables)
-
-
-def _import_judge(run: RunData) -> str:
-    annotator = (run.provenance.get("import") or {}).get("annotator")
-    return f"alpaca_eval: {annotator} (published annotations)" if annotator else MISSING
 
 
 def _model_text(model: dict) -> str:
@@ -196,22 +142,24 @@ def _data_text(data: dict) -> str:
 
 
 def intermediate_frame(groups: list[MethodGroup]) -> pd.DataFrame:
-    """Return the evaluated intermediate models (SFT warm start, SEFT rounds...): one row per group and model stage."""
+    """Return the evaluated intermediate models (SFT warm start, SEFT rounds...): one row per group and
+    model stage, each benchmark's compact metrics."""
     rows = []
     for g in groups:
         for model in g.runs[0].model_stages():
             if model == "policy":
                 continue
-            wr, se = group_metric(g, ALPACA_EVAL, "win_rate", model), group_metric(g, ALPACA_EVAL, "standard_error", model)
-            rows.append({"Method": g.name, "Model stage": model, "AE2 WR ± SE": _wr_cell(wr, se),
-                         "MT avg": _num(group_metric(g, MT_BENCH, "average", model))})
+            row = {"Method": g.name, "Model stage": model}
+            for b in scored_benchmarks(groups, model):
+                row.update(benchmark_cells(b, g, model, compact=True))
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 @section("main", "Table 1: main comparison", order=10)
 def main_comparison(ctx: ReportContext) -> Block:
     """Return the paper's Table-1 shape for the final policies, and the evaluated intermediate models."""
-    tables = [Table("Main comparison (final policies)", main_frame(ctx.groups), MAIN_NOTES)]
+    tables = [Table("Main comparison (final policies)", main_frame(ctx.groups), main_notes(ctx.groups))]
     intermediate = intermediate_frame(ctx.groups)
     if not intermediate.empty:
         tables.append(Table("Intermediate models (same judges and labels as their method's row)", intermediate))
@@ -219,41 +167,41 @@ def main_comparison(ctx: ReportContext) -> Block:
 
 
 def load_published(path: Path = PUBLISHED_FILE) -> list[dict]:
-    """Return the published reference rows, each with setting, method, lc, wr, wr_se, mt_bench and source text."""
+    """Return the published reference rows: {"setting", "method", "metrics": {benchmark: {metric: value}}, "source"}.
+    A row's ``checkpoint`` (what it evaluated) follows its method in brackets."""
     raw = yaml.safe_load(path.read_text())
     sources = {k: v["citation"] for k, v in raw["sources"].items()}
     rows = []
     for setting in raw["settings"]:
         for row in setting["rows"]:
-            per_metric = row.get("sources") or {m: setting["source"] for m in ("lc", "wr", "mt_bench")}
-            cited = sorted({sources[s] for s in per_metric.values()})
-            rows.append({"setting": setting["setting"], "method": row["method"], "lc": row.get("lc"), "wr": row.get("wr"),
-                         "wr_se": row.get("wr_se"), "mt_bench": row.get("mt_bench"),
+            metrics = row.get("metrics") or {}
+            cited = sorted({sources[s] for s in (row.get("sources") or {}).values()} or {sources[setting["source"]]})
+            method = row["method"] + (f" ({row['checkpoint']})" if row.get("checkpoint") else "")
+            rows.append({"setting": setting["setting"], "method": method, "metrics": metrics,
                          "source": "; ".join(cited) + (f" ({row['note']})" if row.get("note") else "")})
     return rows
 
 
 @section("published", "Table 2: published reference rows beside this project's", order=20)
 def published_rows(ctx: ReportContext) -> Block:
-    """Return published rows (with sources) followed by this project's final policies."""
-    rows = [{"Setting": r["setting"], "Method": r["method"], "AE2 LC": _num(r["lc"], 2),
-             "AE2 WR": MISSING if r["wr"] is None else (f"{r['wr']:.2f} ± {r['wr_se']:.2f}" if r["wr_se"] else f"{r['wr']:.2f}"),
-             "MT-Bench (GPT-4)": _num(r["mt_bench"], 2), "Source": r["source"]} for r in load_published()]
+    """Return published rows (with sources) followed by this project's final policies, in each benchmark's
+    primary metric and the metrics a published row reports."""
+    published = load_published()
+    columns = [(b, m) for b in all_benchmarks() for m in b.metrics
+               if m is b.primary or any(m.key in (r["metrics"].get(b.name) or {}) for r in published)]
+    rows = [{"Setting": r["setting"], "Method": r["method"],
+             **{m.column: b.cell(m, (r["metrics"].get(b.name) or {}).get) for b, m in columns}, "Source": r["source"]}
+            for r in published]
     for g in ctx.groups:
-        wr = group_metric(g, ALPACA_EVAL, "win_rate")
-        rows.append({"Setting": f"this project ({g.runs[0].preset or g.method})", "Method": g.name, "AE2 LC": _lc_cell(g),
-                     "AE2 WR": _num(wr), "MT-Bench (GPT-4)": _num(group_metric(g, MT_BENCH, "average")),
-                     "Source": f"runs {', '.join(r.id for r in g.runs)}; " + (", ".join(markers(g)) or "official judges, full sets")})
-    notes = ["Published numbers: AlpacaEval 2.0 (GPT-4-Turbo judge and reference) and MT-Bench with the GPT-4 judge. "
-             "This project's rows are comparable only where their marker says official."]
+        rows.append({"Setting": f"this project ({g.runs[0].preset or g.method})", "Method": g.name,
+                     **{m.column: b.cell(m, lambda key, b=b: group_metric(g, b.name, key)) for b, m in columns},
+                     "Source": f"runs {', '.join(r.id for r in g.runs)}; " + (", ".join(markers(g.runs, all_benchmarks())) or "official judges, full sets")})
+    judges = ", ".join(f"{b.title} by {b.protocol_judge}" for b in all_benchmarks() if b.protocol_judge)
+    notes = [f"Published numbers use each benchmark's protocol judge ({judges}). This project's rows are comparable only "
+             "where their marker says official. A published method's checkpoint follows it in brackets: the SimPO paper's "
+             "SFT rows are the SFT checkpoint its preference methods start from (for Mistral-7B, zephyr-7b-sft-full: the "
+             "starting policy of the paper preset, so they sit beside this project's base row)."]
     return Block(tables=[Table("Published reference rows and this project's", pd.DataFrame(rows))], notes=notes)
-
-
-# benchmark -> (reads per-item scores, scale to the headline unit, display name)
-PAIRED_BENCHMARKS: dict[str, tuple[Callable[[RunData], dict[str, float]], float, str]] = {
-    ALPACA_EVAL: (alpaca_eval_item_scores, 100.0, "AE2 win rate (points)"),
-    MT_BENCH: (mt_bench_item_scores, 1.0, "MT-Bench score"),
-}
 
 
 def significance_rows(groups: list[MethodGroup]) -> list[dict]:
@@ -269,14 +217,15 @@ def significance_rows(groups: list[MethodGroup]) -> list[dict]:
             if g is ref or pair in compared:  # each unordered pair once (SFT vs base, not also base vs SFT)
                 continue
             compared.add(pair)
-            for benchmark, (read, scale, label) in PAIRED_BENCHMARKS.items():
-                a = [read(run) for run in g.runs]
-                b = [read(run) for run in ref.runs]
+            for benchmark in all_benchmarks():
+                a = [benchmark.item_scores(run) for run in g.runs]
+                b = [benchmark.item_scores(run) for run in ref.runs]
                 shared = sorted(set.intersection(*(set(s) for s in a + b))) if all(a + b) else []
                 if not shared:
                     continue
-                result = paired_bootstrap([[s[k] * scale for k in shared] for s in a], [[s[k] * scale for k in shared] for s in b])
-                rows.append({"Comparison": f"{g.name} vs {ref.name}", "Benchmark": label, "Shared items": result.n_items,
+                result = paired_bootstrap([[s[k] for k in shared] for s in a], [[s[k] for k in shared] for s in b])
+                rows.append({"Comparison": f"{g.name} vs {ref.name}", "Benchmark": f"{benchmark.title}: {benchmark.primary.label}",
+                             "Shared items": result.n_items,
                              "Seeds": f"{result.n_seeds_a} vs {result.n_seeds_b}", "Δ": result.difference,
                              "95% CI": (result.low, result.high), "p": result.p_value})
     for row, adjusted in zip(rows, holm([r["p"] for r in rows])):
@@ -301,7 +250,7 @@ def significance(ctx: ReportContext) -> Block:
     if frame.empty:
         return Block(skipped="needs two methods with per-item judgments on shared prompts")
     notes = ["Reference: base and SFT where present, else the first method listed. "
-             "Δ = method minus reference, over the prompts (AlpacaEval) or question turns (MT-Bench) both scored; "
+             "Δ = method minus reference in the benchmark's primary metric, over the items both scored; "
              "paired bootstrap (10,000 resamples; seeds resampled per side when a method has several), "
              "two-sided p, Holm-corrected over every row of this table."]
     return Block(tables=[Table("Paired differences", frame, notes)])
@@ -354,7 +303,7 @@ def _number(value: Any) -> float | None:
     if isinstance(value, dict):
         value = value.get("mean", value.get("total"))
     if isinstance(value, list):
-        return _mean(value)
+        return mean(value)
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 

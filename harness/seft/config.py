@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from harness.config import LoraConfig, ModelRef, Strict
-from harness.data.spec import DatasetSpec
+from harness.config import DatasetSpec
 from harness.engines.base import Sampling
 
 Decision = Literal["keep", "minor", "major"]

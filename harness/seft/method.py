@@ -22,7 +22,7 @@ from baselines.rlhf import REWARD_STAGE, reward_stage
 from harness.benchmarks.judging import judge_entry, judge_fingerprint, judge_resource
 from harness.config import Experiment, TrainConfig
 from harness.data.loader import load_dataset_records
-from harness.data.stages import (
+from harness.training_data import (
     BASE_MODEL,
     PREFERENCES,
     data_labels,
@@ -33,7 +33,7 @@ from harness.data.stages import (
 from harness.data.training_format import write_rows
 from harness.engines.base import GenerationRequest
 from harness.io import atomic_write_json, iter_jsonl
-from harness.methods import METHODS, POLICY_STAGE, alias_stage, read_model, write_model
+from harness.methods import METHODS, POLICY_STAGE, alias_stage, method_config, read_model, write_model
 from harness.models import check_available, model_fingerprint, resolve_model
 from harness.seft.config import SeftConfig, reviser_init_model, round_sources
 from harness.seft.evolution import evolution_round, policy_sft_rows, revision_rows, round_selection
@@ -68,7 +68,7 @@ def targets_stage(r: int) -> str:
 
 def seft_config(exp: Experiment) -> SeftConfig:
     """Return the validated section methods.seft."""
-    return exp.method_config("seft")
+    return method_config(exp, "seft")
 
 
 @METHODS.register
@@ -194,7 +194,7 @@ def _round_rows(r: int, ctx: StageContext) -> tuple[list[dict], None]:
 
 def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
     """Round r: the policy samples, the reviser revises, the filters pick targets; writes targets + record."""
-    from harness.benchmarks.generation import generate_with_model
+    from harness.generation import generate_with_model
 
     exp, cfg = ctx.exp, seft_config(ctx.exp)
     prompts = round_selection(read_sets(ctx.input(PREFERENCES))["pool"], r, cfg.pool_fraction, cfg.prompts_per_round, exp.seed)

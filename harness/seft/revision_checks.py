@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from harness.data.records import Message
 from harness.io import iter_jsonl
-from harness.methods import read_model
+from harness.methods import method_config, read_model
 from harness.seft.decisions import REVISIONS
 from harness.seft.template import conversation_text
 from harness.stages import StageContext
@@ -74,7 +74,7 @@ def run_judged(targets_stage: str, ctx: StageContext) -> dict:
     from harness.benchmarks.judging import judge_entry
 
     exp = ctx.exp
-    sample = judged_sample(read_revisions(ctx, targets_stage), exp.method_config("seft").judge_revisions, exp.seed)
+    sample = judged_sample(read_revisions(ctx, targets_stage), method_config(exp, "seft").judge_revisions, exp.seed)
     entry = judge_entry(exp, "alpaca_eval")
     summary = {"reviser_win_rate": None, "reviser_judged_n": 0, "reviser_judge": entry.id}
     if not sample:

@@ -7,11 +7,11 @@ imports this module on discovery, in the parent process too.
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.io import iter_jsonl
 from harness.train.job import TrainJob
 
 # Harness defaults for every TRL config; a job's `args` override them. TRL's own defaults
@@ -29,22 +29,9 @@ def cuda_available() -> bool:
 
 def read_records(path: str | Path) -> list[dict]:
     """Return the JSON objects of the JSONL file ``path`` (blank lines skipped)."""
-    path = Path(path)
-    records = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise HarnessError(f"cannot read training data {path}: {exc.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HarnessError(f"{path}:{number}: not JSON ({exc.msg})") from None
-        if not isinstance(record, dict):
-            raise HarnessError(f"{path}:{number}: expected a JSON object")
-        records.append(record)
+    records = list(iter_jsonl(Path(path)))
+    if not all(isinstance(record, dict) for record in records):
+        raise HarnessError(f"{path}: every line must be a JSON object")
     return records
 
 

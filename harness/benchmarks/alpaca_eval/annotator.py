@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from alpaca_eval import completion_parsers, constants, utils
-from alpaca_eval.annotators.base import BaseAnnotator
-from alpaca_eval.annotators.pairwise_evaluator import SinglePairwiseAnnotator
+from typing import Any
 
 from harness.errors import HarnessError
 
 DEFAULT_ANNOTATOR = "weighted_alpaca_eval_gpt4_turbo"
-# alpaca_eval's own defaults for what a config leaves out. alpaca_eval.main.evaluate builds its
-# annotator with the default seed, which reaches the processor that decides the output order.
-_PAIRWISE_DEFAULTS = inspect.signature(SinglePairwiseAnnotator.__init__).parameters
-_DEFAULT_PARSER = _PAIRWISE_DEFAULTS["fn_completion_parser"].default
-_DEFAULT_RANDOMIZE = _PAIRWISE_DEFAULTS["is_randomize_output_order"].default
-ANNOTATOR_SEED = inspect.signature(BaseAnnotator.__init__).parameters["seed"].default
 # Names alpaca_eval's backends use for the completion-length limit.
 _MAX_TOKENS_KEYS = ("max_tokens", "max_new_tokens", "max_tokens_to_sample")
 # Function-calling configs need tools on the request, which JudgeRequest does not carry.
@@ -45,11 +37,28 @@ class Annotator:
     parser_kwargs: dict = field(hash=False)
     parses_logprobs: bool
     is_randomize_output_order: bool
-    seed: int = ANNOTATOR_SEED
+    seed: int
+
+
+@functools.cache
+def _alpaca_eval_defaults() -> dict[str, Any]:
+    """Return alpaca_eval's own defaults for what a config leaves out (parser, output-order randomisation,
+    seed). alpaca_eval.main.evaluate builds its annotator with the default seed, which reaches the
+    processor that decides the output order. alpaca_eval is imported here, not at module import:
+    `harness ls` and `show` discover this package."""
+    from alpaca_eval.annotators.base import BaseAnnotator
+    from alpaca_eval.annotators.pairwise_evaluator import SinglePairwiseAnnotator
+
+    pairwise = inspect.signature(SinglePairwiseAnnotator.__init__).parameters
+    return {"parser": pairwise["fn_completion_parser"].default,
+            "randomize": pairwise["is_randomize_output_order"].default,
+            "seed": inspect.signature(BaseAnnotator.__init__).parameters["seed"].default}
 
 
 def available_annotators() -> list[str]:
     """Return the names of the annotator configs shipped with alpaca_eval, sorted."""
+    from alpaca_eval import constants
+
     root = Path(constants.EVALUATORS_CONFIG_DIR)
     return sorted(p.parent.name for p in root.glob("*/configs.yaml"))
 
@@ -63,6 +72,8 @@ def load_annotator(name: str = DEFAULT_ANNOTATOR) -> Annotator:
             f"{', '.join([DEFAULT_ANNOTATOR] + [n for n in names if n != DEFAULT_ANNOTATOR][:5])} "
             f"({len(names)} configs in alpaca_eval/evaluators_configs)"
         )
+    from alpaca_eval import constants, utils
+
     configs = utils.load_configs(Path(constants.EVALUATORS_CONFIG_DIR) / name)
     if len(configs) != 1:
         raise HarnessError(
@@ -74,6 +85,8 @@ def load_annotator(name: str = DEFAULT_ANNOTATOR) -> Annotator:
 
 
 def _read_template(name: str, relative_path: str) -> str:
+    from alpaca_eval import constants, utils
+
     path = Path(constants.EVALUATORS_CONFIG_DIR) / relative_path
     if not path.is_file():
         raise HarnessError(f"AlpacaEval annotator {name!r}: prompt template {path} not found")
@@ -103,7 +116,10 @@ def _annotator_from_config(name: str, config: dict, template: str) -> Annotator:
         problems.append("no temperature")
     if problems:
         raise HarnessError(f"AlpacaEval annotator {name!r} is not supported: {'; '.join(problems)}")
-    parser = config.get("fn_completion_parser", _DEFAULT_PARSER)
+    from alpaca_eval import completion_parsers, utils
+
+    defaults = _alpaca_eval_defaults()
+    parser = config.get("fn_completion_parser", defaults["parser"])
     utils.get_module_attribute(completion_parsers, parser)  # fails loudly on a parser alpaca_eval does not export
     return Annotator(
         name=name,
@@ -116,5 +132,6 @@ def _annotator_from_config(name: str, config: dict, template: str) -> Annotator:
         parser=parser,
         parser_kwargs=dict(config.get("completion_parser_kwargs", {})),
         parses_logprobs=config.get("completion_key") == "completions_all",
-        is_randomize_output_order=config.get("is_randomize_output_order", _DEFAULT_RANDOMIZE),
+        is_randomize_output_order=config.get("is_randomize_output_order", defaults["randomize"]),
+        seed=defaults["seed"],
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence, TypeVar
 
-import pandas as pd
-
-from harness.data.adapter import Adapter
+from harness.benchmarks.alpaca_eval.settings import NAME
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.hashing import content_id
 from harness.data.jsonl import get_field, read_file
 from harness.data.records import Prompt
@@ -30,14 +29,14 @@ def parse_row(row: Any) -> Prompt:
     return Prompt(
         id=content_id("ae", instruction),
         turns=(instruction,),
-        dataset="alpaca_eval",
+        dataset=NAME,
         category=get_field(row, "dataset", default=None),
         reference=None if output is None else (output,),
         meta={"reference_generator": get_field(row, "generator", default=None)},
     )
 
 
-ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_row}, default_file=REFERENCE_FILE)
+ADAPTER = DATASET_FORMATS.register(Adapter(NAME, parsers={"prompt": lambda spec: parse_row}, default_file=REFERENCE_FILE))
 
 
 def load_alpaca_eval(data_dir: Path, limit: int | None = None) -> list[Prompt]:
@@ -59,5 +58,7 @@ def select_instances(items: Sequence[T], limit: int | None) -> list[T]:
     """
     if limit is None:
         return list(items)
+    import pandas as pd  # here, not at import: `harness ls` and `show` discover this package
+
     shuffled = pd.DataFrame(index=pd.RangeIndex(len(items))).sample(frac=1, random_state=MAX_INSTANCES_SEED).index
     return [items[i] for i in sorted(shuffled[:limit])]

@@ -5,15 +5,13 @@ from __future__ import annotations
 import contextlib
 import warnings
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 from unittest import mock
 
-import numpy as np
-import pandas as pd
-from alpaca_eval import metrics
-from alpaca_eval.metrics import glm_winrate
-
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:  # alpaca_eval, pandas and numpy are imported where used: `harness ls` and `show` discover this package
+    import pandas as pd
 
 # What alpaca_eval's GLM fetches from the hub dataset tatsu-lab/alpaca_eval: per-instruction difficulty
 # plus the annotations of the gamed (verbose/concise) baselines it regularises towards.
@@ -37,6 +35,8 @@ def compute_metrics(annotations: list[dict], lc_calibration: Path | None) -> dic
     if all(a.get("preference") is None for a in annotations):
         raise HarnessError(f"none of the {len(annotations)} AlpacaEval judgments produced a preference "
                            "(judge failures or unparseable verdicts); check the judge log and rerun with --force judge/alpaca_eval")
+    import pandas as pd
+
     df = pd.DataFrame(annotations)
     for column in ("generator_1", "generator_2"):
         if df[column].nunique() != 1:
@@ -52,6 +52,8 @@ def compute_metrics(annotations: list[dict], lc_calibration: Path | None) -> dic
 
 
 def _winrate(df: pd.DataFrame) -> dict:
+    from alpaca_eval import metrics
+
     raw = metrics.get_winrate(df)
     return {k: int(v) if k in _WINRATE_INTS else float(v) for k, v in raw.items()}
 
@@ -63,6 +65,9 @@ def _official_lc(df: pd.DataFrame, calibration: Path | None) -> tuple[float | No
     path = Path(calibration) / LC_CALIBRATION_FILE
     if not path.is_file():
         return None, None, f"LC unavailable: {path} not found"
+    import pandas as pd
+    from alpaca_eval import metrics
+
     calibration_index = pd.read_csv(path).get("index")
     if calibration_index is None:
         return None, None, f"LC unavailable: {path} has no 'index' column (not alpaca_eval's {LC_CALIBRATION_FILE})"
@@ -84,6 +89,8 @@ def _local_hub_files(directory: Path) -> Iterator[None]:
     Hand-written: alpaca_eval's GLM calls hf_hub_download unconditionally and offers no local-path option.
     """
 
+    from alpaca_eval.metrics import glm_winrate
+
     def local_file(*, filename: str, **_: object) -> str:
         return str(directory / filename)
 
@@ -100,6 +107,10 @@ def _proxy_lc(df: pd.DataFrame) -> dict:
     the calibration file, even for this formula that does not use it; it mirrors that function's
     steps for the terms this formula uses. The design matrices and the fit are alpaca_eval's.
     """
+    import numpy as np
+    import pandas as pd
+    from alpaca_eval.metrics import glm_winrate
+
     info = glm_winrate.GLM_INFO[LC_PROXY_GLM]
     delta_len = df["output_1"].str.len() - df["output_2"].str.len()
     train = pd.DataFrame(

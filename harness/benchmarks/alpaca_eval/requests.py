@@ -8,9 +8,6 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
-import pandas as pd
-from alpaca_eval import completion_parsers, processors, utils
-
 from harness.benchmarks.alpaca_eval.annotator import Annotator
 from harness.judges.types import JudgeRequest, JudgeResponse
 
@@ -56,6 +53,8 @@ def build_requests(
 
     ``guided`` (e.g. ``{"choice": ["m", "M"]}`` for small local judges) rides on each request and its key.
     """
+    from alpaca_eval import utils  # alpaca_eval and pandas where used: `harness ls` and `show` discover this package
+
     pairs = [PairItem(*item) for item in items]
     swapped = _switch_flags(annotator, [p.instruction for p in pairs])
     shown = [
@@ -107,6 +106,9 @@ def _switch_flags(annotator: Annotator, instructions: list[str]) -> list[bool]:
     """Whether alpaca_eval shows output_2 first, per instruction (seeded on the instruction, as alpaca_eval does)."""
     if not annotator.is_randomize_output_order or not instructions:
         return [False] * len(instructions)
+    import pandas as pd
+    from alpaca_eval import processors
+
     # Same arguments SinglePairwiseAnnotator passes to the processor, so the draw is alpaca_eval's own.
     switch = processors.RandomSwitchTwoColumnsProcessor(
         two_columns_to_switch=["output_1", "output_2"],
@@ -119,6 +121,9 @@ def _switch_flags(annotator: Annotator, instructions: list[str]) -> list[bool]:
 
 
 def _format_prompts(template: str, instructions: list[str], shown: list[tuple[str, str]]) -> list[str]:
+    import pandas as pd
+    from alpaca_eval import utils
+
     df = pd.DataFrame(
         {"instruction": instructions, "output_1": [o[0] for o in shown], "output_2": [o[1] for o in shown]}
     )
@@ -135,6 +140,8 @@ def parse_preference(annotator: Annotator, response: JudgeResponse | None, meta:
         return TIE_PREFERENCE
     if response is None or response.error:
         return None
+    from alpaca_eval import completion_parsers, utils
+
     completion = _as_openai_choice(response) if annotator.parses_logprobs else _decoded_text(response)
     parser = utils.get_module_attribute(completion_parsers, annotator.parser)
     try:

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 
 from harness.benchmarks.alpaca_eval.annotator import Annotator, load_annotator
+from harness.benchmarks.alpaca_eval.loaders import ADAPTER, load_alpaca_eval
 from harness.benchmarks.alpaca_eval.metrics import compute_metrics
 from harness.benchmarks.alpaca_eval.requests import PairItem, PairMeta, annotation_record, build_requests, parse_preference
+from harness.benchmarks.alpaca_eval.settings import N_FULL, NAME, settings
+from harness.benchmarks.base import POLICY, JudgeEstimate, StageNames, stage_names
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
-from harness.benchmarks.base import BENCHMARKS, POLICY, Benchmark, StageNames, stage_names
-from harness.benchmarks.generation import generate_with_model, generator_name
 from harness.config import Experiment
-from harness.benchmarks.alpaca_eval.loaders import ADAPTER, load_alpaca_eval
 from harness.data.hashing import files_sha256
 from harness.engines.base import GenerationRequest, Sampling
+from harness.generation import generate_with_model, generator_name
 from harness.io import atomic_write_json, read_json
 from harness.judges.registry import JudgeEntry
-from harness.judges.types import JudgeRequest, JudgeResponse
+from harness.judges.types import JudgeResponse
 from harness.stages import Stage, StageContext
 
-NAME = "alpaca_eval"
-N_FULL = 805
 # The answer length alpaca_eval's own generation allows (models_configs/zephyr-7b-beta and most others: 2048).
 PROTOCOL_MAX_NEW_TOKENS = 2048
 SCORE = stage_names(NAME, POLICY).score  # the final policy's score stage (imports write it too)
@@ -37,7 +35,7 @@ def data_sha256(exp: Experiment) -> str:
 
 def labels(exp: Experiment) -> list[str]:
     """Return honesty labels this config puts on AlpacaEval numbers."""
-    limit = exp.eval.alpaca_eval.limit
+    limit = settings(exp).limit
     subset = [f"alpaca_eval: subset {limit}/{N_FULL} (not comparable to the leaderboard)"] if limit else []
     cap = exp.generation.max_new_tokens
     capped = ([f"alpaca_eval: answers capped at {cap} new tokens (protocol: {PROTOCOL_MAX_NEW_TOKENS})"]
@@ -47,13 +45,13 @@ def labels(exp: Experiment) -> list[str]:
 
 def annotator_name(exp: Experiment) -> str:
     """Return the alpaca_eval annotator config in force (config, else the judge entry's)."""
-    return exp.eval.alpaca_eval.annotator or judge_entry(exp, NAME).alpaca_eval.annotator
+    return settings(exp).annotator or judge_entry(exp, NAME).settings(NAME).annotator
 
 
 def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: write model_outputs.json (alpaca_eval format) for the model stage."""
     exp = ctx.exp
-    prompts = load_alpaca_eval(exp.data_dir(), limit=exp.eval.alpaca_eval.limit)
+    prompts = load_alpaca_eval(exp.data_dir(), limit=settings(exp).limit)
     ctx.update_provenance("data.alpaca_eval", {"sha256": data_sha256(exp), "n": len(prompts), "subset": len(prompts) < N_FULL})
     gen = exp.generation
     sampling = Sampling(temperature=gen.temperature, top_p=gen.top_p, max_new_tokens=gen.max_new_tokens, seed=exp.seed)
@@ -74,7 +72,7 @@ def run_judge(ctx: StageContext, names: StageNames) -> dict:
     entry = judge_entry(exp, NAME)
     annotator = load_annotator(annotator_name(exp))
     outputs = read_json(ctx.input(names.generate) / "model_outputs.json")
-    references = {p.id: p.reference[0] for p in load_alpaca_eval(exp.data_dir(), limit=exp.eval.alpaca_eval.limit)}
+    references = {p.id: p.reference[0] for p in load_alpaca_eval(exp.data_dir(), limit=settings(exp).limit)}
     items = [PairItem(o["instruction"], references[o["id"]], o["output"], o["generator"]) for o in outputs]
     judged, stats = judge_pairs(ctx, entry, annotator, items)
     annotations = []
@@ -97,7 +95,7 @@ def judge_pairs(ctx: StageContext, entry: JudgeEntry, annotator: Annotator, item
     Returns one (meta, response record or None, preference in [1, 2] or None) per item, in
     order, and judge_cached's stats.
     """
-    pairs = build_requests(annotator, items, entry.id, guided=entry.alpaca_eval.guided)
+    pairs = build_requests(annotator, items, entry.id, guided=entry.settings(NAME).guided)
     responses, stats = judge_cached(ctx, entry, [req for meta, req in pairs if not meta.is_tie])
     judged = []
     for meta, req in pairs:
@@ -115,8 +113,7 @@ def run_score(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: alpaca_eval metrics from the annotations; write metrics.json and the run's metrics."""
     exp = ctx.exp
     annotations = read_json(ctx.input(names.judge) / "annotations.json")
-    calibration = Path(exp.eval.alpaca_eval.lc_calibration_dir) if exp.eval.alpaca_eval.lc_calibration_dir else None
-    metrics = compute_metrics(annotations, calibration)
+    metrics = compute_metrics(annotations, settings(exp).calibration())
     judge = read_json(ctx.input(names.judge) / "manifest.json", default={}).get("summary", {})
     metrics.update(judge=judge_entry(exp, NAME).id, annotator=annotator_name(exp), n_judge_failures=judge.get("failed", 0),
                    judge_cost_usd=judge.get("cost_usd", 0.0), subset=len(annotations) < N_FULL, labels=labels(exp))
@@ -125,13 +122,14 @@ def run_score(ctx: StageContext, names: StageNames) -> dict:
     return {k: metrics.get(k) for k in ("win_rate", "standard_error", "n_total")}
 
 
-def estimate_requests(exp: Experiment) -> tuple[list[JudgeRequest], int]:
-    """Return stand-in AlpacaEval judge requests and the completion tokens each may use."""
-    entry = judge_entry(exp, "alpaca_eval")
+def estimate(exp: Experiment) -> JudgeEstimate:
+    """Return stand-in AlpacaEval judge requests (policy outputs as long as the reference) and the annotator's max_tokens."""
+    entry = judge_entry(exp, NAME)
     annotator = load_annotator(annotator_name(exp))
-    prompts = load_alpaca_eval(exp.data_dir(), limit=exp.eval.alpaca_eval.limit)
+    prompts = load_alpaca_eval(exp.data_dir(), limit=settings(exp).limit)
     items = [PairItem(p.turns[0], p.reference[0], p.reference[0] + " ", "policy") for p in prompts]
-    return [req for _, req in build_requests(annotator, items, entry.id)], annotator.max_tokens
+    return JudgeEstimate([req for _, req in build_requests(annotator, items, entry.id)], annotator.max_tokens,
+                         "AlpacaEval policy outputs as long as the reference")
 
 
 def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
@@ -148,5 +146,3 @@ def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
               reads=("eval.alpaca_eval.lc_calibration_dir",), phase="score"),
     ]
 
-
-BENCHMARKS.register(Benchmark(NAME, stages=stages, labels=labels, estimate_requests=estimate_requests))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.data.adapter import Adapter
+from harness.benchmarks.mt_bench.settings import NAME
+from harness.data.adapter import DATASET_FORMATS, Adapter
 from harness.data.jsonl import RowError, get_field, read_file
 from harness.data.records import Prompt
 from harness.errors import HarnessError
@@ -26,13 +27,13 @@ def parse_question(row: Any) -> Prompt:
     return Prompt(
         id=str(get_field(row, "question_id", (int, str))),
         turns=tuple(turns),
-        dataset="mt_bench",
+        dataset=NAME,
         category=get_field(row, "category"),
         meta={"question_reference": get_field(row, "reference", list, default=None)},
     )
 
 
-ADAPTER = Adapter(parsers={"prompt": lambda spec: parse_question}, default_file=QUESTION_FILE)
+ADAPTER = DATASET_FORMATS.register(Adapter(NAME, parsers={"prompt": lambda spec: parse_question}, default_file=QUESTION_FILE))
 
 
 def load_mt_bench_questions(data_dir: Path, limit: int | None = None, per_category: int | None = None) -> list[Prompt]:

@@ -35,7 +35,7 @@ from harness.errors import HarnessError
 from harness.judges.types import JudgeRequest, JudgeResponse
 
 __all__ = [
-    "CONSTRAINED_REGEX", "MAX_NEW_TOKENS", "MODES", "NEEDS_REFERENCE", "TEMPERATURE_BY_CATEGORY",
+    "CONSTRAINED_REGEX", "MODES", "NEEDS_REFERENCE", "TEMPERATURE_BY_CATEGORY",
     "JudgeMeta", "Judgment", "aggregate", "build_judge_requests", "judge_decoding", "load_answers",
     "needs_retry", "parse_rating", "retry_request", "sampling_temperature", "score_judgment",
     "weighted_rating",
@@ -54,8 +54,6 @@ TEMPERATURE_BY_CATEGORY = {
     "humanities": 0.1,
 }
 DEFAULT_TEMPERATURE = 0.7
-# FastChat gen_model_answer.py --max-new-token default.
-MAX_NEW_TOKENS = 1024
 # FastChat llm_judge/common.py NEED_REF_CATS (MT-Bench categories).
 NEEDS_REFERENCE = frozenset({"math", "reasoning", "coding"})
 

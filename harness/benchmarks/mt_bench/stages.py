@@ -18,28 +18,22 @@ from harness.benchmarks.mt_bench.protocol import (
     sampling_temperature,
     score_judgment,
 )
-from harness.benchmarks.base import (
-    ASSUMED_JUDGE_REPLY_TOKENS,
-    ASSUMED_MT_ANSWER_TOKENS,
-    BENCHMARKS,
-    CHARS_PER_TOKEN,
-    POLICY,
-    Benchmark,
-    StageNames,
-    stage_names,
-)
-from harness.benchmarks.generation import generate_with_model, generator_name
+from harness.benchmarks.base import POLICY, JudgeEstimate, StageNames, seeded_subset, stage_names
+from harness.benchmarks.mt_bench.loaders import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
+from harness.benchmarks.mt_bench.settings import N_FULL, NAME, PROTOCOL_MAX_NEW_TOKENS, settings
 from harness.config import Experiment
 from harness.data.hashing import files_sha256
-from harness.benchmarks.mt_bench.loaders import ADAPTER, load_judge_prompts, load_mt_bench_questions, load_reference_answers
 from harness.data.records import Prompt
 from harness.engines.base import GenerationRequest, Sampling
-from harness.io import atomic_write_json, atomic_write_text, read_json
-from harness.judges.types import JudgeRequest, JudgeResponse
+from harness.generation import generate_with_model, generator_name
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
+from harness.judges.cost import CHARS_PER_TOKEN
+from harness.judges.types import JudgeResponse
 from harness.stages import Stage, StageContext
 
-NAME = "mt_bench"
-N_FULL = 80
+# `harness estimate` stand-ins (no policy has answered yet).
+ASSUMED_ANSWER_TOKENS = 400
+ASSUMED_JUDGE_REPLY_TOKENS = 250
 
 
 def data_sha256(exp: Experiment) -> str:
@@ -47,14 +41,23 @@ def data_sha256(exp: Experiment) -> str:
     return files_sha256([ADAPTER.locate(exp.data_dir())])
 
 
+def questions(exp: Experiment) -> list[Prompt]:
+    """Return the questions this config asks: per_category's first N per category, then a seeded ``limit`` of them."""
+    cfg = settings(exp)
+    return seeded_subset(load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category), cfg.limit, exp.seed,
+                         key=lambda q: q.id)
+
+
 def labels(exp: Experiment) -> list[str]:
     """Return honesty labels this config puts on MT-Bench numbers."""
-    cfg = exp.eval.mt_bench
+    cfg = settings(exp)
     out = []
     if cfg.per_category:
         out.append(f"mt_bench: subset {cfg.per_category} questions per category (not comparable to published scores)")
-    if cfg.max_new_tokens != 1024:
-        out.append(f"mt_bench: answers capped at {cfg.max_new_tokens} new tokens (protocol: 1024)")
+    if cfg.limit:
+        out.append(f"mt_bench: subset of {cfg.limit} questions, seeded (not comparable to published scores)")
+    if cfg.max_new_tokens != PROTOCOL_MAX_NEW_TOKENS:
+        out.append(f"mt_bench: answers capped at {cfg.max_new_tokens} new tokens (protocol: {PROTOCOL_MAX_NEW_TOKENS})")
     if judge_mode(exp) != "unconstrained":
         out.append(f"mt_bench: {judge_mode(exp)} judging (structured outputs), not FastChat's free-text protocol")
     if cfg.max_parse_retries:
@@ -64,7 +67,7 @@ def labels(exp: Experiment) -> list[str]:
 
 def judge_mode(exp: Experiment) -> str:
     """Return the MT-Bench judging mode in force (config, else the judge entry's)."""
-    return exp.eval.mt_bench.mode or judge_entry(exp, NAME).mt_bench.mode
+    return settings(exp).mode or judge_entry(exp, NAME).settings(NAME).mode
 
 
 def answers_jsonl(questions: list[Prompt], turns: dict[str, list[str]], **per_question: object) -> str:
@@ -84,42 +87,42 @@ def answers_jsonl(questions: list[Prompt], turns: dict[str, list[str]], **per_qu
 def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: answer turn 1, then turn 2 given turn 1; write FastChat-format answers.jsonl."""
     exp = ctx.exp
-    questions = load_mt_bench_questions(exp.data_dir(), per_category=exp.eval.mt_bench.per_category)
-    ctx.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(questions), "subset": len(questions) < N_FULL})
+    asked = questions(exp)
+    ctx.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(asked), "subset": len(asked) < N_FULL})
 
     def sampling(category: str | None) -> Sampling:
         return Sampling(temperature=sampling_temperature(category), top_p=1.0,
-                        max_new_tokens=exp.eval.mt_bench.max_new_tokens, seed=exp.seed)
+                        max_new_tokens=settings(exp).max_new_tokens, seed=exp.seed)
 
-    answers: dict[str, list[dict]] = {q.id: [] for q in questions}
+    answers: dict[str, list[dict]] = {q.id: [] for q in asked}
     for turn in range(2):
         requests = [GenerationRequest(q.id, tuple((m["role"], m["content"]) for m in q.messages(tuple(a["text"] for a in answers[q.id]))),
-                                      sampling(q.category)) for q in questions]
-        for q, record in zip(questions, generate_with_model(ctx, names.model, requests, f"{NAME}-turn{turn + 1}")):
+                                      sampling(q.category)) for q in asked]
+        for q, record in zip(asked, generate_with_model(ctx, names.model, requests, f"{NAME}-turn{turn + 1}")):
             answers[q.id].append({**record, "text": record["text"].strip()})  # FastChat strips each answer
     atomic_write_text(ctx.dir / "answers.jsonl", answers_jsonl(
-        questions, {q.id: [a["text"] for a in answers[q.id]] for q in questions}, model_id=generator_name(ctx, names.model),
-        completion_tokens={q.id: [a["completion_tokens"] for a in answers[q.id]] for q in questions}))
-    return {"n_questions": len(questions), "subset": len(questions) < N_FULL,
+        asked, {q.id: [a["text"] for a in answers[q.id]] for q in asked}, model_id=generator_name(ctx, names.model),
+        completion_tokens={q.id: [a["completion_tokens"] for a in answers[q.id]] for q in asked}))
+    return {"n_questions": len(asked), "subset": len(asked) < N_FULL,
             **{k: v for k, v in ctx.stats.items() if k.startswith(NAME)}}
 
 
 def judge_files_sha256(exp: Experiment) -> str:
     """Return the sha256 of the judge prompts and the selected reference file."""
     root = exp.data_dir() / "mt_bench"
-    return files_sha256([root / "judge_prompts.jsonl", root / "reference_answer" / f"{exp.eval.mt_bench.reference}.jsonl"])
+    return files_sha256([root / "judge_prompts.jsonl", root / "reference_answer" / f"{settings(exp).reference}.jsonl"])
 
 
 def run_judge(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: grade both turns 1-10 with FastChat's prompts; parse failures counted (re-asked only if max_parse_retries)."""
     exp = ctx.exp
-    cfg = exp.eval.mt_bench
+    cfg = settings(exp)
     entry, mode = judge_entry(exp, NAME), judge_mode(exp)
     root = exp.data_dir() / "mt_bench"
     reference_file = root / "reference_answer" / f"{cfg.reference}.jsonl"
-    questions = load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category)
-    answers = load_answers(ctx.input(names.generate) / "answers.jsonl", questions)
-    pairs = build_judge_requests(questions, answers, load_reference_answers(reference_file),
+    asked = questions(exp)
+    answers = load_answers(ctx.input(names.generate) / "answers.jsonl", asked)
+    pairs = build_judge_requests(asked, answers, load_reference_answers(reference_file),
                                  load_judge_prompts(root / "judge_prompts.jsonl"), entry.id, mode,
                                  reference_file=str(reference_file))
     judgments, totals = {}, {}
@@ -146,10 +149,10 @@ def run_judge(ctx: StageContext, names: StageNames) -> dict:
 
 def run_score(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: turn 1 / turn 2 / average / per-category scores; write metrics.json and the run's metrics."""
-    judgments = [Judgment(**json.loads(line)) for line in (ctx.input(names.judge) / "judgments.jsonl").read_text().splitlines()]
+    judgments = [Judgment(**row) for row in iter_jsonl(ctx.input(names.judge) / "judgments.jsonl")]
     metrics = aggregate(judgments)
     judge = read_json(ctx.input(names.judge) / "manifest.json", default={}).get("summary", {})
-    metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=ctx.exp.eval.mt_bench.reference,
+    metrics.update(judge=judge_entry(ctx.exp, NAME).id, mode=judge_mode(ctx.exp), reference=settings(ctx.exp).reference,
                    judge_cost_usd=judge.get("cost_usd", 0.0), subset=metrics["n_questions"] < N_FULL, labels=labels(ctx.exp))
     atomic_write_json(ctx.dir / "metrics.json", metrics)
     ctx.publish_metrics(names.model, NAME, {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed", "n_out_of_range", "n_questions", "judge",
@@ -157,18 +160,19 @@ def run_score(ctx: StageContext, names: StageNames) -> dict:
     return {k: metrics[k] for k in ("turn_1", "turn_2", "average", "n_failed")}
 
 
-def estimate_requests(exp: Experiment) -> tuple[list[JudgeRequest], int]:
-    """Return stand-in MT-Bench judge requests and the completion tokens each is assumed to use."""
-    cfg = exp.eval.mt_bench
-    entry, mode = judge_entry(exp, "mt_bench"), judge_mode(exp)
+def estimate(exp: Experiment) -> JudgeEstimate:
+    """Return stand-in MT-Bench judge requests (answers of ASSUMED_ANSWER_TOKENS) and the completion tokens each may use."""
+    cfg = settings(exp)
+    entry, mode = judge_entry(exp, NAME), judge_mode(exp)
     root = exp.data_dir() / "mt_bench"
-    questions = load_mt_bench_questions(exp.data_dir(), per_category=cfg.per_category)
-    answer = "x" * CHARS_PER_TOKEN * min(ASSUMED_MT_ANSWER_TOKENS, cfg.max_new_tokens)
-    pairs = build_judge_requests(questions, {q.id: (answer, answer) for q in questions},
+    asked = questions(exp)
+    answer = "x" * CHARS_PER_TOKEN * min(ASSUMED_ANSWER_TOKENS, cfg.max_new_tokens)
+    pairs = build_judge_requests(asked, {q.id: (answer, answer) for q in asked},
                                  load_reference_answers(root / "reference_answer" / f"{cfg.reference}.jsonl"),
                                  load_judge_prompts(root / "judge_prompts.jsonl"), entry.id, mode)
     reply = ASSUMED_JUDGE_REPLY_TOKENS if mode == "unconstrained" else judge_decoding(mode)["max_tokens"] // 4
-    return [req for _, req in pairs], reply
+    return JudgeEstimate([req for _, req in pairs], reply, f"MT-Bench answers {ASSUMED_ANSWER_TOKENS} tokens; "
+                         f"free-text judge replies {ASSUMED_JUDGE_REPLY_TOKENS} tokens; parse retries not included")
 
 
 def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
@@ -177,7 +181,8 @@ def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
     names = stage_names(NAME, model)
     return [
         Stage(name=names.generate, version=2, needs=(model,), uses=("engine",), run=partial(run_generate, names=names),
-              reads=("eval.mt_bench.per_category", "eval.mt_bench.max_new_tokens", "generation.engine", "seed"),
+              reads=("eval.mt_bench.per_category", "eval.mt_bench.limit", "eval.mt_bench.max_new_tokens", "generation.engine",
+                     "seed"),
               fingerprint=data_sha256, phase="generate"),
         Stage(name=names.judge, version=2, needs=(names.generate,), uses=(judge_resource(entry),),
               run=partial(run_judge, names=names),
@@ -186,5 +191,3 @@ def stages(exp: Experiment, model: str = POLICY) -> list[Stage]:
         Stage(name=names.score, version=2, needs=(names.judge,), run=partial(run_score, names=names), reads=(), phase="score"),
     ]
 
-
-BENCHMARKS.register(Benchmark(NAME, stages=stages, labels=labels, estimate_requests=estimate_requests))

@@ -1,7 +1,8 @@
 """The stages every training method shares: the starting model and the experiment's data plan.
 
     model/base        resolves models.policy (the starting policy) into model.json
-    data/plan         builds data.plan (load, clean, decontaminate, split) -> plan files
+    data/plan         builds data.plan (load, clean, decontaminate against every registered
+                      benchmark's prompts, split) -> plan files
     data/preferences  the training sets methods read: annotated train/held-out records plus,
                       when data.plan.synthetic_from is set, synthetic pairs whose rejected
                       reply is the starting policy's own sample (generated here)
@@ -12,15 +13,16 @@ method of an experiment (and every run of `--method all`) shares one copy.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from harness.config import Experiment
-from harness.data.plan import DataPlan, benchmark_prompts, build_data_plan, read_plan, record_from_json, record_to_json, write_plan
+from harness.benchmarks.base import all_benchmarks
+from harness.config import DataPlanConfig, Experiment, sha256_json
+from harness.data.plan import DataPlan, build_data_plan, read_plan, record_from_json, records_jsonl, write_plan
 from harness.data.synthetic import LABEL as SYNTHETIC_LABEL, synthetic_pairs
 from harness.engines.base import GenerationRequest, Sampling
 from harness.errors import HarnessError
-from harness.io import atomic_write_json, atomic_write_text, read_json
+from harness.generation import generate_with_model
+from harness.io import atomic_write_json, atomic_write_text, iter_jsonl, read_json
 from harness.methods import write_model
 from harness.models import model_fingerprint, resolve_model
 from harness.stages import Stage, StageContext
@@ -31,7 +33,7 @@ PREFERENCES = "data/preferences"
 SETS = ("train", "heldout", "pool")
 
 
-def plan_config(exp: Experiment):
+def plan_config(exp: Experiment) -> DataPlanConfig:
     """Return data.plan or raise the one-line error a training method gives without it."""
     if exp.data.plan is None:
         raise HarnessError("config error: data.plan: training methods need a data plan (see configs/presets/smoke.yaml)")
@@ -57,12 +59,18 @@ def _run_base_model(ctx: StageContext) -> dict:
 
 def _run_plan(ctx: StageContext) -> dict:
     exp = ctx.exp
-    plan = build_data_plan(plan_config(exp), exp.seed, exp.data_dir(), benchmark_prompts(exp.data_dir()))
+    plan = build_data_plan(plan_config(exp), exp.seed, exp.data_dir(), decontamination_prompts(exp))
     write_plan(plan, ctx.dir)
     summary = plan.summary()
     ctx.update_provenance("data.plan", {"sha256": plan.sha256, "sets": summary["sets"]})
     return {"sha256": plan.sha256[:16], "sets": summary["sets"],
             "decontaminated": _decontamination_counts(summary["sources"])}
+
+
+def decontamination_prompts(exp: Experiment) -> dict[str, list[str]]:
+    """Return {benchmark: prompt texts} for every registered benchmark (enabled or not): training
+    data is decontaminated against all of them."""
+    return {b.name: b.decontamination_prompts(exp) for b in all_benchmarks()}
 
 
 def _decontamination_counts(sources: list[dict]) -> dict:
@@ -80,9 +88,7 @@ def _run_preferences(ctx: StageContext) -> dict:
             made = synthetic_pairs(prompts, samples)
             sets[split] += made.pairs
             stats[f"synthetic_{split}"] = {"pairs": len(made.pairs), "dropped": made.dropped}
-    for name in SETS:
-        atomic_write_text(ctx.dir / f"{name}.jsonl", "".join(json.dumps(record_to_json(r), ensure_ascii=False) + "\n"
-                                                              for r in sets[name]))
+    write_sets(ctx.dir, sets)
     if not sets["train"]:
         raise HarnessError("data/preferences: no training examples left after filtering; training never starts on an empty dataset")
     counts = {name: len(records) for name, records in sets.items()}
@@ -92,8 +98,6 @@ def _run_preferences(ctx: StageContext) -> dict:
 
 def _policy_samples(ctx: StageContext, plan: DataPlan) -> dict[str, str]:
     """Return {prompt id: the starting policy's sample} for the synthetic-preference prompts."""
-    from harness.benchmarks.generation import generate_with_model
-
     gen = ctx.exp.generation
     sampling = Sampling(temperature=gen.temperature, top_p=gen.top_p, max_new_tokens=gen.max_new_tokens, seed=ctx.exp.seed)
     prompts = list(plan.synthetic_train) + list(plan.synthetic_heldout)
@@ -102,10 +106,15 @@ def _policy_samples(ctx: StageContext, plan: DataPlan) -> dict[str, str]:
     return {p.id: r["text"].strip() for p, r in zip(prompts, records)}
 
 
+def write_sets(folder: Path, sets: dict[str, list]) -> None:
+    """Write {"train", "heldout", "pool": records} as one JSONL file each (what read_sets reads)."""
+    for name in SETS:
+        atomic_write_text(folder / f"{name}.jsonl", records_jsonl(sets[name]))
+
+
 def read_sets(folder: Path) -> dict[str, list]:
     """Return {"train", "heldout", "pool": records} written by data/preferences."""
-    return {name: [record_from_json(json.loads(line)) for line in (folder / f"{name}.jsonl").read_text().splitlines() if line]
-            for name in SETS}
+    return {name: [record_from_json(row) for row in iter_jsonl(folder / f"{name}.jsonl")] for name in SETS}
 
 
 def data_stages(exp: Experiment) -> list[Stage]:
@@ -113,19 +122,11 @@ def data_stages(exp: Experiment) -> list[Stage]:
     return [
         Stage(name=BASE_MODEL, version=1, reads=("models.policy",), run=_run_base_model,
               fingerprint=lambda e: model_fingerprint(e.models.policy.name)),
-        Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan, fingerprint=_plan_files),
+        Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan,
+              fingerprint=lambda e: {"eval_prompts": sha256_json(decontamination_prompts(e))}),
         Stage(name=PREFERENCES, version=1, reads=("generation", "seed"), needs=(PLAN, BASE_MODEL), uses=("engine",),
               run=_run_preferences),
     ]
-
-
-def _plan_files(exp: Experiment) -> dict:
-    """Return what identifies the plan's inputs beyond its config: the eval prompts it decontaminates against."""
-    from harness.data.hashing import files_sha256
-    from harness.benchmarks.alpaca_eval.loaders import ADAPTER as ALPACA
-    from harness.benchmarks.mt_bench.loaders import ADAPTER as MT
-
-    return {"eval_prompts": files_sha256([ALPACA.locate(exp.data_dir()), MT.locate(exp.data_dir())])}
 
 
 def plan_counts(folder: Path) -> dict:
