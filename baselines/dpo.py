@@ -5,36 +5,32 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from baselines.common import TrainingMethod, start_stage
 from baselines.sft import sft_stage
-from harness.config import Experiment, Strict
+from harness.config import Experiment, Strict, TrainConfig, TrainOverrides
 from harness.training_data import PREFERENCES, read_sets
 from harness.data.training_format import preference_rows
 from harness.methods import METHODS, method_config
 from harness.stages import Stage, StageContext
-from harness.train.stage import trainer_args, training_stage
+from harness.train.stage import training_stage
 
 
 class PreferenceConfig(Strict):
-    """methods.<dpo|ipo|simpo|orpo|kto>: the loss's strength and the shared-train overrides."""
+    """methods.<dpo|ipo|simpo|orpo|kto>: the recipe (``train``, with the loss's ``trl`` fields such as beta
+    and loss_type: the trainer's default beta and the method's loss where not given) and the method's choices."""
 
-    beta: float | None = Field(None, gt=0)          # None: the trainer's default for this loss
-    loss_type: str | None = None                    # None: the method's loss (sigmoid for dpo, ipo, simpo, ...)
-    learning_rate: float | None = Field(None, gt=0)
-    max_steps: int | None = None
+    train: TrainOverrides = TrainOverrides()
     warm_start: bool = False                        # train from the SFT stage instead of the starting policy
     pairing: Literal["best_vs_worst", "best_vs_random"] = "best_vs_worst"  # ranked records -> pairs
 
 
 class PreferenceOptimisation(TrainingMethod):
-    """One preference optimiser: its TRL trainer and default loss."""
+    """One preference optimiser: its TRL trainer and the TRL fields that make it this method (its loss);
+    the recipe's ``trl`` may still set them."""
 
     config = PreferenceConfig
     trainer: str
-    loss_type: str | None
-    extra_args: dict = {}
+    loss_args: dict = {}
 
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return [SFT warm start] + the preference-optimisation stage."""
@@ -45,46 +41,45 @@ class PreferenceOptimisation(TrainingMethod):
             return (preference_rows(sets["train"], cfg.pairing, ctx.exp.seed),
                     preference_rows(sets["heldout"], cfg.pairing, ctx.exp.seed) or None)
 
-        def args(e: Experiment) -> dict:
-            return trainer_args(e.train, beta=cfg.beta, loss_type=cfg.loss_type or self.loss_type,
-                                learning_rate=cfg.learning_rate, max_steps=cfg.max_steps, **self.extra_args)
+        def with_loss(train: TrainConfig, args: dict) -> dict:
+            return {**args, **self.loss_args}
 
         own = training_stage(f"train/{self.name}", self.trainer, start=start_stage(cfg.warm_start), needs=(PREFERENCES,),
-                             rows=rows, args=args, reads=(f"methods.{self.name}",))
-        return ([sft_stage(exp)] if cfg.warm_start else []) + [own]
+                             rows=rows, recipe=f"methods.{self.name}.train", method_args=with_loss,
+                             reads=(f"methods.{self.name}.pairing",))
+        return ([sft_stage()] if cfg.warm_start else []) + [own]
 
 
 @METHODS.register
 class DPO(PreferenceOptimisation):
     """Direct preference optimisation (sigmoid loss)."""
 
-    name, trainer, loss_type = "dpo", "dpo", "sigmoid"
+    name, trainer, loss_args = "dpo", "dpo", {"loss_type": "sigmoid"}
 
 
 @METHODS.register
 class IPO(PreferenceOptimisation):
     """Identity preference optimisation (DPOTrainer, loss_type ipo)."""
 
-    name, trainer, loss_type = "ipo", "dpo", "ipo"
+    name, trainer, loss_args = "ipo", "dpo", {"loss_type": "ipo"}
 
 
 @METHODS.register
 class SimPO(PreferenceOptimisation):
     """SimPO: reference-free, length-normalised margin (TRL's CPOTrainer, loss_type simpo, no BC term)."""
 
-    name, trainer, loss_type = "simpo", "cpo", "simpo"
-    extra_args = {"cpo_alpha": 0.0}
+    name, trainer, loss_args = "simpo", "cpo", {"loss_type": "simpo", "cpo_alpha": 0.0}
 
 
 @METHODS.register
 class ORPO(PreferenceOptimisation):
     """ORPO: odds-ratio preference term on top of SFT (TRL's ORPOTrainer)."""
 
-    name, trainer, loss_type = "orpo", "orpo", None
+    name, trainer = "orpo", "orpo"
 
 
 @METHODS.register
 class KTO(PreferenceOptimisation):
     """KTO on the pairs split into desirable / undesirable examples (TRL's KTOTrainer)."""
 
-    name, trainer, loss_type = "kto", "kto", None
+    name, trainer = "kto", "kto"

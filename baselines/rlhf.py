@@ -6,39 +6,30 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from baselines.common import TrainingMethod, start_stage
 from baselines.sft import sft_stage
-from harness.config import Experiment, Strict
+from harness.config import Experiment, Strict, TrainConfig, TrainOverrides
 from harness.training_data import BASE_MODEL, PREFERENCES, read_sets
 from harness.data.training_format import preference_rows, prompt_rows
 from harness.methods import METHODS, method_config
 from harness.stages import Stage, StageContext
-from harness.train.stage import trainer_args, training_stage
+from harness.train.stage import training_stage
 
 REWARD_STAGE = "train/reward"
 RL_STAGE = "train/rlhf"
-
-
-class RewardConfig(Strict):
-    """methods.rlhf.reward: the reward model's training overrides."""
-
-    learning_rate: float | None = Field(None, gt=0)
-    max_steps: int | None = None
+# The RL stage's TRL fields where its recipe's trl does not set them, sized for the smoke preset:
+# four completions per prompt (RLOO's k), 64 new tokens each. TRL's defaults are 2 and 512.
+RL_GENERATION = {"num_generations": 4, "max_completion_length": 64}
 
 
 class RlhfConfig(Strict):
-    """methods.rlhf: reward model + online RL settings."""
+    """methods.rlhf: the RL stage's recipe (``train``; RLOO/GRPO fields such as beta, num_generations,
+    max_completion_length and temperature go in its ``trl``), the reward model's (``reward_train``) and
+    the online RL trainer."""
 
-    reward: RewardConfig = RewardConfig()
+    train: TrainOverrides = TrainOverrides()
+    reward_train: TrainOverrides = TrainOverrides()
     trainer: Literal["rloo", "grpo"] = "rloo"
-    beta: float = Field(0.05, ge=0)                  # KL to the reference (the starting policy)
-    num_generations: int = Field(4, ge=2)            # completions per prompt (RLOO's k)
-    max_completion_length: int = Field(64, ge=1)
-    temperature: float = Field(1.0, gt=0)
-    learning_rate: float | None = Field(None, gt=0)
-    max_steps: int | None = None
     warm_start: bool = False
 
 
@@ -51,12 +42,19 @@ def _pool_rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
     return prompt_rows(read_sets(ctx.input(PREFERENCES))["pool"]), None
 
 
-def reward_stage(exp: Experiment) -> Stage:
+def reward_stage() -> Stage:
     """Return the reward model's training stage (SEFT reuses it to score revisions: one key, trained once)."""
-    reward = method_config(exp, "rlhf").reward
-    return training_stage(
-        REWARD_STAGE, "reward", start=BASE_MODEL, needs=(PREFERENCES,), rows=_reward_rows, reads=("methods.rlhf.reward",),
-        args=lambda e: trainer_args(e.train, learning_rate=reward.learning_rate, max_steps=reward.max_steps))
+    return training_stage(REWARD_STAGE, "reward", start=BASE_MODEL, needs=(PREFERENCES,), rows=_reward_rows, reads=(),
+                          recipe="methods.rlhf.reward_train")
+
+
+def rl_args(train: TrainConfig, args: dict) -> dict:
+    """Return the RL stage's TRL args: no max_length (RLOO/GRPO bound the completion instead), RL_GENERATION where
+    train.trl does not set it, and a per-device batch (it counts completions) that is a multiple of num_generations."""
+    generations = train.trl.get("num_generations", RL_GENERATION["num_generations"])
+    batch = max(train.per_device_batch_size // generations, 1) * generations
+    kept = {key: value for key, value in args.items() if key != "max_length"}
+    return {**kept, **RL_GENERATION, "per_device_train_batch_size": batch}
 
 
 @METHODS.register
@@ -69,13 +67,6 @@ class RLHF(TrainingMethod):
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return [SFT warm start] + reward model + online RL."""
         cfg = method_config(exp, self.name)
-        reward = reward_stage(exp)
-        batch = max(exp.train.per_device_batch_size // cfg.num_generations, 1) * cfg.num_generations
-        rl = training_stage(
-            RL_STAGE, cfg.trainer, start=start_stage(cfg.warm_start), needs=(PREFERENCES,), rows=_pool_rows,
-            reward_model=REWARD_STAGE, reads=("methods.rlhf",),
-            args=lambda e: {k: v for k, v in trainer_args(
-                e.train, beta=cfg.beta, num_generations=cfg.num_generations, max_completion_length=cfg.max_completion_length,
-                temperature=cfg.temperature, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps,
-                per_device_train_batch_size=batch).items() if k != "max_length"})
-        return ([sft_stage(exp)] if cfg.warm_start else []) + [reward, rl]
+        rl = training_stage(RL_STAGE, cfg.trainer, start=start_stage(cfg.warm_start), needs=(PREFERENCES,), rows=_pool_rows,
+                            reward_model=REWARD_STAGE, reads=(), recipe="methods.rlhf.train", method_args=rl_args)
+        return ([sft_stage()] if cfg.warm_start else []) + [reward_stage(), rl]

@@ -3,22 +3,19 @@
 
 from __future__ import annotations
 
-from pydantic import Field
-
 from baselines.common import SFT_STAGE, TrainingMethod
-from harness.config import Experiment, Strict
+from harness.config import Experiment, Strict, TrainOverrides
 from harness.training_data import BASE_MODEL, PREFERENCES, read_sets
 from harness.data.training_format import sft_rows
-from harness.methods import METHODS, method_config
+from harness.methods import METHODS
 from harness.stages import Stage, StageContext
-from harness.train.stage import trainer_args, training_stage
+from harness.train.stage import training_stage
 
 
 class SftConfig(Strict):
-    """methods.sft: overrides of the shared `train` section for the SFT stage."""
+    """methods.sft: the SFT stage's recipe over the shared `train` section."""
 
-    learning_rate: float | None = Field(None, gt=0)
-    max_steps: int | None = None
+    train: TrainOverrides = TrainOverrides()
 
 
 def _rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
@@ -26,11 +23,10 @@ def _rows(ctx: StageContext) -> tuple[list[dict], list[dict] | None]:
     return sft_rows(sets["train"]), sft_rows(sets["heldout"]) or None
 
 
-def sft_stage(exp: Experiment) -> Stage:
+def sft_stage() -> Stage:
     """Return the SFT stage (shared by every method that warm-starts from it)."""
-    cfg = method_config(exp, "sft")
-    return training_stage(SFT_STAGE, "sft", start=BASE_MODEL, needs=(PREFERENCES,), rows=_rows, reads=("methods.sft",),
-                          args=lambda e: trainer_args(e.train, learning_rate=cfg.learning_rate, max_steps=cfg.max_steps))
+    return training_stage(SFT_STAGE, "sft", start=BASE_MODEL, needs=(PREFERENCES,), rows=_rows, reads=(),
+                          recipe="methods.sft.train")
 
 
 @METHODS.register
@@ -42,4 +38,4 @@ class SFT(TrainingMethod):
 
     def training_stages(self, exp: Experiment) -> list[Stage]:
         """Return the one SFT stage."""
-        return [sft_stage(exp)]
+        return [sft_stage()]

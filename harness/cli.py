@@ -1,21 +1,89 @@
-"""The `harness` command line: thin wrappers over pipeline, store and reports."""
+"""The `harness` command line: thin wrappers over pipeline, store and reports.
+
+Scriptable: `--json` on ls, show, compare and estimate; `--version`; `-q`/`-v`; shell completion
+(`harness --install-completion`); one exit status per error class (harness/errors.py, README).
+"""
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import Any, Callable, Optional
 
 import typer
 
-from harness.errors import HarnessError
+import harness
+from harness.errors import EXIT_INTERRUPTED, EXIT_RUNTIME, HarnessError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EXIT_CODES = ("Exit status: 0 success; 1 unexpected error (a bug: traceback); 2 usage error; 3 bad input or config; "
+              "4 runtime failure (training, judge server, engine); 5 judge budget reached; 130 interrupted.")
+
+app = typer.Typer(add_completion=True, no_args_is_help=True, pretty_exceptions_enable=False, epilog=EXIT_CODES,
                   help="SEFT benchmark harness: train -> generate -> judge -> score -> report.")
 
+
+class Registered:
+    """Names an option takes from a registry (methods, benchmarks, export formats), asked only when needed: to
+    check a value, for --help and for shell completion, so a command without such an option imports no plug-in."""
+
+    def __init__(self, key: str, names: Callable[[], list[str]], *extra: str):
+        self.key, self._names, self._extra = key, names, extra
+
+    def names(self) -> list[str]:
+        """Return the registered names, then the extra ones (e.g. "all")."""
+        return [*self._names(), *self._extra]
+
+    def check(self, value: Optional[str]) -> Optional[str]:
+        """Return ``value`` if registered (or None); a usage error (exit 2) naming the choices if not."""
+        if value is not None and value not in self.names():
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(self.names())}")
+        return value
+
+    def complete(self, incomplete: str) -> list[str]:
+        """Return the names starting with ``incomplete`` (shell completion)."""
+        return [name for name in self.names() if name.startswith(incomplete)]
+
+    def option(self, default: Optional[str], flag: str, help: str) -> Any:
+        """Return a typer option taking one of the names (``command()`` lists them in --help)."""
+        return typer.Option(default, flag, metavar=self.key, callback=self.check, autocompletion=self.complete, help=help)
+
+
+def _method_names() -> list[str]:
+    from harness.methods import METHODS
+
+    return METHODS.names()
+
+
+def _benchmark_names() -> list[str]:
+    from harness.benchmarks.base import BENCHMARKS
+
+    return BENCHMARKS.names()
+
+
+def _export_formats() -> list[str]:
+    from harness.export import export_formats
+
+    return export_formats()
+
+
+def _judge_ids(incomplete: str) -> list[str]:
+    """Return the judge ids of the packaged and $HARNESS_CONFIG_DIR registries starting with ``incomplete``
+    (completion only: an experiment's eval.judge_registry may add judges, so the value is checked once it loads)."""
+    from harness.judges.registry import load_registry
+
+    return [judge for judge in load_registry() if judge.startswith(incomplete)]
+
+
+METHOD_OR_ALL = Registered("METHOD|all", _method_names, "all")
+METHOD = Registered("METHOD", _method_names)
+BENCHMARK = Registered("BENCHMARK", _benchmark_names)
+FORMAT = Registered("FORMAT", _export_formats)
+REGISTERED = {r.key: r for r in (METHOD_OR_ALL, METHOD, BENCHMARK, FORMAT)}
 ResultsOption = typer.Option(Path("results"), "--results", envvar="HARNESS_RESULTS", help="Run store folder.")
-PresetOption = typer.Option(None, "--preset", help="Preset in configs/presets (default: smoke).")
+JsonOption = typer.Option(False, "--json", help="Print JSON for scripts (json.loads reads it).")
+PresetOption = typer.Option(None, "--preset", help="A preset (`harness presets`; default: smoke).")
 ConfigOption = typer.Option(None, "--config", help="Experiment YAML (may say `extends: PRESET`).")
 SetOption = typer.Option([], "--set", help="Override a config key: a.b.c=value (repeatable).")
 MaxUsdOption = typer.Option(None, "--max-usd", help="Stop judging cleanly before spending more than this.")
@@ -27,10 +95,42 @@ def _experiment(preset: Optional[str], config: Optional[Path], overrides: list[s
     return load_experiment(preset=preset, config_path=config, overrides=overrides)
 
 
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"harness (seft-harness) {harness.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def console(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Results, warnings and errors only: no progress lines or bars."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Also engine and server output (otherwise in the run's "
+                                 "logs/) and debug logging."),
+) -> None:
+    """SEFT benchmark harness: train -> generate -> judge -> score -> report."""
+    from harness.logs import NORMAL, QUIET, VERBOSE, set_console_level
+
+    if quiet and verbose:
+        raise typer.BadParameter("choose one of --quiet and --verbose")
+    set_console_level(QUIET if quiet else VERBOSE if verbose else NORMAL)
+
+
+def _print_json(data: Any) -> None:
+    """Print ``data`` as indented JSON (numpy scalars as Python numbers)."""
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 @app.command()
 def run(
-    method: str = typer.Option("base", "--method", help="base, a training method (sft, dpo, orpo, rlhf, seft, ...), "
-                               "or all (the experiment's methods_order)."),
+    method: str = METHOD_OR_ALL.option("base", "--method", help="A registered method (base: no training), or all "
+                                       "(the experiment's methods_order)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
@@ -64,7 +164,7 @@ def run(
 
 @app.command()
 def sweep(
-    method: Optional[str] = typer.Option(None, "--method", help="The method every grid point runs (e.g. seft)."),
+    method: Optional[str] = METHOD.option(None, "--method", help="The method every grid point runs (e.g. seft)."),
     vary: list[str] = typer.Option([], "--vary", help="KEY=V1,V2,... a config key and its values (repeatable: a grid)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run the experiment's sweep of this name (config key sweeps)."),
     preset: Optional[str] = PresetOption,
@@ -95,10 +195,15 @@ def _budget(max_usd: Optional[float]) -> list[str]:
 
 
 def _report(runs) -> None:
-    """Print each run's status, folder and headline numbers, a table when there are several, and the labels once."""
+    """Write the model cards of each run's scored models, then print each run's status, folder and headline numbers,
+    a table when there are several, and the labels once."""
+    from harness.model_card import write_cards
+    from harness.reports.collect import from_run
     from harness.views import headline_lines, runs_table
 
     runs = runs if isinstance(runs, list) else [runs]
+    for run in runs:
+        write_cards(from_run(run))
     for run in runs:
         typer.echo(f"run {run.id}: {run.record['status']} -> {run.dir}")
         for line in headline_lines(run.record):
@@ -119,9 +224,10 @@ def eval_outputs(
     outputs: list[Path] = typer.Option([], "--outputs", help="A benchmark's outputs file (each benchmark says which: "
                                        "`harness eval --outputs X` without --benchmark lists them); repeat to score "
                                        "several models with one judge start (one run each)."),
-    benchmark: Optional[str] = typer.Option(None, "--benchmark", help="A registered benchmark (default: the one "
-                                            "whose outputs files these names are)."),
-    judge: Optional[str] = typer.Option(None, "--judge", help="Judge id from the registry (default: the preset's)."),
+    benchmark: Optional[str] = BENCHMARK.option(None, "--benchmark", help="A registered benchmark (default: the one "
+                                                "whose outputs files these names are)."),
+    judge: Optional[str] = typer.Option(None, "--judge", autocompletion=_judge_ids, help="Judge id from the registry "
+                                        "(default: the preset's); checked against the experiment's registry."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Score a labelled subset of N (the benchmark says of what)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
@@ -149,8 +255,8 @@ def eval_outputs(
 
 @eval_app.command("import")
 def eval_import(directory: Path, name: Optional[str] = typer.Option(None, "--name", help="Run id (default import-MODEL)."),
-                benchmark: Optional[str] = typer.Option(None, "--benchmark", help="The benchmark of the published run "
-                                                        "(default: the one benchmark with published runs)."),
+                benchmark: Optional[str] = BENCHMARK.option(None, "--benchmark", help="The benchmark of the published run "
+                                                            "(default: the one benchmark with published runs)."),
                 results: Path = ResultsOption) -> None:
     """Import a published run (outputs and judgments as released) as a run; print its id."""
     from harness.external import import_published_run
@@ -162,23 +268,38 @@ def eval_import(directory: Path, name: Optional[str] = typer.Option(None, "--nam
 
 @app.command()
 def estimate(
+    method: str = METHOD_OR_ALL.option("base", "--method", help="A registered method, or all (the experiment's methods_order)."),
+    preset: Optional[str] = PresetOption,
+    config: Optional[Path] = ConfigOption,
+    overrides: list[str] = SetOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Print judge calls, tokens and dollars per benchmark and method; runs nothing."""
+    from harness.estimate import estimate as compute, format_estimate
+
+    exp = _experiment(preset, config, overrides)
+    rows = compute(exp, list(exp.methods_order) if method == "all" else [method])
+    _print_json({"preset": exp.preset, "rows": rows}) if as_json else typer.echo(format_estimate(rows))
+
+
+@app.command("plan")
+def plan_stages(
     method: str = typer.Option("base", "--method", help="Method, or 'all' (the experiment's methods_order)."),
     preset: Optional[str] = PresetOption,
     config: Optional[Path] = ConfigOption,
     overrides: list[str] = SetOption,
 ) -> None:
-    """Print judge calls, tokens and dollars per benchmark and method; runs nothing."""
-    from harness.estimate import estimate as compute, format_estimate
+    """Print each method's stages and every training stage's resolved TRL arguments; runs and writes nothing."""
+    from harness.dry_run import plan_text
     from harness.methods import get_method
 
     exp = _experiment(preset, config, overrides)
-    methods = list(exp.methods_order) if method == "all" else [get_method(method).name]
-    typer.echo(format_estimate(compute(exp, methods)))
+    typer.echo(plan_text(exp, list(exp.methods_order) if method == "all" else [get_method(method).name]))
 
 
 @app.command("judge-check")
 def judge_check(
-    judge: str = typer.Argument(..., help="Judge id from the registry."),
+    judge: str = typer.Argument(..., autocompletion=_judge_ids, help="Judge id from the registry."),
     against: list[Path] = typer.Option([], "--against", help="Published run folder (repeatable; default: every packaged one)."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Check a seeded subset of N items per model."),
     config: Optional[Path] = ConfigOption,
@@ -197,31 +318,61 @@ def judge_check(
 
 
 @app.command("ls")
-def list_runs(results: Path = ResultsOption) -> None:
+def list_runs(results: Path = ResultsOption, as_json: bool = JsonOption) -> None:
     """List runs: id, method, preset, status and headline metrics."""
     from harness.store import RunStore
     from harness.views import run_summaries, runs_table
 
-    typer.echo(runs_table(run_summaries(RunStore(results))))
+    summaries = run_summaries(RunStore(results))
+    _print_json(summaries) if as_json else typer.echo(runs_table(summaries))
 
 
 @app.command()
-def show(run_id: str, as_json: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
-         results: Path = ResultsOption) -> None:
+def show(run_id: str, as_json: bool = JsonOption, results: Path = ResultsOption) -> None:
     """Print one run: status, stages with keys, metrics (``--json`` for scripts)."""
     from harness.store import RunStore
     from harness.views import run_record, run_text
 
     record = run_record(RunStore(results).get(run_id))
-    typer.echo(json.dumps(record, indent=2) if as_json else run_text(record))
+    _print_json(record) if as_json else typer.echo(run_text(record))
 
 
 @app.command()
 def presets() -> None:
-    """List the presets in configs/presets."""
+    """List the presets: the packaged ones and $HARNESS_CONFIG_DIR/presets (a user preset of the same name wins)."""
     from harness.experiment import list_presets
 
-    typer.echo("\n".join(list_presets()))
+    for name, found in list_presets().items():
+        where = "" if found.origin == "packaged" else f"  (user: {found.path}" + (
+            ", overrides the packaged one)" if found.overrides_packaged else ")")
+        typer.echo(name + where)
+
+
+@app.command()
+def export(
+    run_id: str = typer.Argument(..., help="The run to export."),
+    folder: Path = typer.Argument(..., help="Folder to write into (created if missing)."),
+    fmt: str = FORMAT.option(..., "--format", help="Exchange format: a benchmark's (alpaca_eval: model_outputs.json; "
+                             "fastchat: MT-Bench answers and judgments) or hf (weights, tokenizer, chat template, model card)."),
+    model: str = typer.Option("policy", "--model", help="The model stage to export (default: the final policy; "
+                              "e.g. seft/round-1)."),
+    name: Optional[str] = typer.Option(None, "--name", help="The model's name in the files (default: the run id)."),
+    push_to_hub: Optional[str] = typer.Option(None, "--push-to-hub", help="With --format hf: upload the folder to this "
+                                              "hub model repository (needs a reachable hub and a token)."),
+    results: Path = ResultsOption,
+) -> None:
+    """Write a run's results in a format other tools read (alpaca_eval, FastChat, the Hugging Face hub); print the files."""
+    from harness.export import HF, export_run, push_to_hub as push
+
+    if push_to_hub and fmt != HF:
+        raise HarnessError(f"--push-to-hub uploads weights: use it with --format {HF}")
+    exported = export_run(results, run_id, fmt, folder, model=model, name=name)
+    for path in exported.files:
+        typer.echo(str(path))
+    for note in exported.notes:
+        typer.echo(f"  note: {note}")
+    if push_to_hub:
+        typer.echo(f"pushed to {push(folder, push_to_hub)}")
 
 
 ReportsOption = typer.Option(Path("reports"), "--reports", help="Folder that holds reports/<name>/.")
@@ -240,12 +391,14 @@ def report(runs: Optional[list[str]] = typer.Argument(None, help="Run ids (defau
 
 
 @app.command()
-def compare(runs: list[str] = typer.Argument(..., help="Run ids to compare."), results: Path = ResultsOption) -> None:
+def compare(runs: list[str] = typer.Argument(..., help="Run ids to compare."), results: Path = ResultsOption,
+            as_json: bool = JsonOption) -> None:
     """Print the main table and the paired deltas (vs base and SFT) of the given runs."""
     from harness.reports.collect import read_runs
-    from harness.reports.terminal import compare_text
+    from harness.reports.terminal import compare_data, compare_text
 
-    typer.echo(compare_text(read_runs(results, runs)))
+    read = read_runs(results, runs)
+    _print_json(compare_data(read)) if as_json else typer.echo(compare_text(read))
 
 
 @app.command()
@@ -277,13 +430,40 @@ def reproduce(
         typer.echo(str(path))
 
 
+def command() -> Any:
+    """Return the click command of ``app``; an option taking registered names shows them in --help, listed only
+    when the help is drawn."""
+    root = typer.main.get_command(app)
+    pending = [root]
+    while pending:
+        cmd = pending.pop()
+        pending += list(getattr(cmd, "commands", {}).values())
+        for param in cmd.params:
+            if param.metavar in REGISTERED:
+                names = REGISTERED[param.metavar].names
+                param.metavar, param.display_type = None, lambda ctx, names=names: f"<{'|'.join(names())}>"
+    return root
+
+
 def main() -> None:
-    """Console entry point: HarnessError -> one line on stderr, exit status 2."""
+    """Console entry point: a HarnessError is one line on stderr and its class's exit status (harness/errors.py),
+    a full disk is one line and the runtime-failure status; Ctrl-C exits 130 with one line saying how to resume."""
     try:
-        app()
+        command()(prog_name="harness")
     except HarnessError as exc:
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Every write is atomic or a whole appended line: what finished is kept, a torn line is skipped.
+        typer.echo(f"error: no space left on the device writing {exc.filename or 'the results'}: free some and rerun "
+                   "the same command (finished items are reused)", err=True)
+        sys.exit(EXIT_RUNTIME)
+    except SystemExit as exc:
+        if exc.code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into exit 130
+            typer.echo("interrupted: finished work is kept; rerun the same command to resume", err=True)
+        raise
 
 
 if __name__ == "__main__":

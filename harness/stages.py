@@ -14,9 +14,10 @@ that reuses the stage.
 
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, ContextManager
 
@@ -25,6 +26,7 @@ from filelock import FileLock
 from harness.config import Experiment, sha256_json
 from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
+from harness.logs import progress
 from harness.store import Run, RunStore, now_iso
 
 EFFECTS_FILE = "run_effects.json"  # what a stage did to its run, replayed on reuse
@@ -51,10 +53,19 @@ class Resources:
     Names are "kind:identity" (``engine:<weights sha>``, ``judge:<id>:<identity>``). A
     stage's ``uses`` lists prefixes; the runner closes resources no remaining stage uses.
     One object can serve several runs in one process (one judge start for many models).
+    State that must last the whole invocation (the judge budget) is ``kept``, never closed.
     """
 
     def __init__(self) -> None:
         self._open: dict[str, tuple[Any, ExitStack]] = {}
+        self._kept: dict[str, Any] = {}
+
+    def kept(self, name: str, factory: Callable[[], Any]) -> Any:
+        """Return the value ``name``, made by ``factory()`` the first time and kept as long as this object (one
+        invocation): neither ``close_unused``, ``close_all`` nor an exclusive stage drops it."""
+        if name not in self._kept:
+            self._kept[name] = factory()
+        return self._kept[name]
 
     def get(self, name: str, factory: Callable[[], ContextManager[Any]], *, alone_in: str | None = None) -> Any:
         """Return the resource ``name``, entering ``factory()`` the first time.
@@ -100,7 +111,7 @@ class StageContext:
     dir: Path
     inputs: dict[str, Path]
     resources: Resources
-    log: Callable[[str], None] = print
+    log: Callable[[str], None] = progress
     stats: dict = field(default_factory=dict)
 
     def input(self, name: str) -> Path:
@@ -149,11 +160,38 @@ def stage_key(stage: Stage, exp: Experiment, input_keys: dict[str, str]) -> str:
     })[:16]
 
 
+def _callable_identity(fn: Any) -> Any:
+    """Return what makes two stage callables the same: the function itself, or a partial's function and arguments."""
+    if isinstance(fn, functools.partial):
+        return (_callable_identity(fn.func), fn.args, sorted(fn.keywords.items()))
+    return fn
+
+
+def same_stage(a: Stage, b: Stage) -> bool:
+    """Return whether ``a`` and ``b`` are one stage listed twice: every field equal, and the same run and
+    fingerprint functions (module-level functions, or partials of them with equal arguments)."""
+    return all(_callable_identity(getattr(a, f.name)) == _callable_identity(getattr(b, f.name)) for f in fields(Stage))
+
+
+def merge_shared(stages: list[Stage]) -> list[Stage]:
+    """Return ``stages`` with a stage listed more than once kept once (at its first place).
+
+    A method and a benchmark may both return a shared stage (the data plan's stages: a benchmark that
+    scores the held-out pairs needs them in a ``--method base`` run too); the plan holds it once when
+    the copies are the same stage (``same_stage``). Two different stages of one name are an error.
+    """
+    kept: dict[str, Stage] = {}
+    for stage in stages:
+        first = kept.setdefault(stage.name, stage)
+        if not same_stage(first, stage):
+            raise HarnessError(f"duplicate stage names in the plan: two different stages are named {stage.name}")
+    return list(kept.values())
+
+
 def order_stages(stages: list[Stage]) -> list[Stage]:
-    """Return ``stages`` topologically sorted by `needs` (stable otherwise)."""
+    """Return ``stages`` topologically sorted by `needs` (stable otherwise), a shared stage listed twice kept once."""
+    stages = merge_shared(stages)
     by_name = {s.name: s for s in stages}
-    if len(by_name) != len(stages):
-        raise HarnessError("duplicate stage names in the plan")
     ordered: list[Stage] = []
     state: dict[str, str] = {}
 
@@ -192,7 +230,7 @@ def forced_closure(stages: list[Stage], force: set[str] | None) -> set[str]:
 
 
 def run_stages(stages: list[Stage], exp: Experiment, run: Run, store: RunStore, *,
-               force: set[str] | None = None, log: Callable[[str], None] = print,
+               force: set[str] | None = None, log: Callable[[str], None] = progress,
                resources: Resources | None = None, phases: set[str] | None = None) -> dict[str, str]:
     """Run the stage graph in order, reusing finished keys from the whole store; return {stage: key}.
 

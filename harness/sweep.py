@@ -5,8 +5,10 @@
     harness sweep --name seft-pool-fraction --preset smoke    (a sweep the experiment names under ``sweeps``)
 
 Each grid point is a run ``<method>-<preset>-<sweep id>-<key>=<value>...`` whose run.json carries
-``sweep: {id, point}``; stages whose keys do not depend on the varied fields (the data plan, a
-reviser) are trained once and reused by every point.
+``sweep: {id, point}``. A named sweep may list ``points`` instead of a grid: named configurations, each a
+set of overrides (run ``<method>-<preset>-<sweep>-<point name>``, run.json ``sweep: {id, point, name}``).
+Stages whose keys do not depend on the varied fields (the data plan, a reviser) are trained once and
+reused by every point.
 """
 
 from __future__ import annotations
@@ -39,13 +41,18 @@ def sweep_jobs(method: str, grid: dict[str, list[str]], load: Callable[[list[str
     """Return one RunJob per grid point; ``load(overrides)`` builds (and validates) that point's experiment."""
     points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     sweep_id = sweep_id or "sweep-" + sha256_json({"method": method, "grid": grid})[:8]
-    jobs = []
-    for point in points:
-        exp = load([f"{k}={v}" for k, v in point.items()])
-        label = "-".join(f"{k.split('.')[-1]}={v}" for k, v in point.items())
-        run_id = re.sub(r"[^A-Za-z0-9._=-]", "_", f"{default_run_id(exp, method)}-{sweep_id}-{label}")[:128]
-        jobs.append(RunJob(run_id.replace("=", "_"), exp, method, {"sweep": {"id": sweep_id, "point": point}}))
-    return jobs
+    return [point_job(method, point, "-".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()), load, sweep_id)
+            for point in points]
+
+
+def point_job(method: str, point: dict[str, str], label: str, load: Callable[[list[str]], Experiment], sweep_id: str,
+              name: str | None = None) -> RunJob:
+    """Return the RunJob of one sweep point: ``point`` ({dotted key: --set value}) loaded over the experiment, run id
+    METHOD-PRESET-SWEEP-LABEL; run.json records {"sweep": {"id", "point", "name" (a named point's)}}."""
+    exp = load([f"{k}={v}" for k, v in point.items()])
+    run_id = re.sub(r"[^A-Za-z0-9._=-]", "_", f"{default_run_id(exp, method)}-{sweep_id}-{label}")[:128]
+    record = {"id": sweep_id, "point": point, **({"name": name} if name else {})}
+    return RunJob(run_id.replace("=", "_"), exp, method, {"sweep": record})
 
 
 def named_sweep_jobs(exp: Experiment, name: str, load: Callable[[list[str]], Experiment]) -> list[RunJob]:
@@ -55,8 +62,12 @@ def named_sweep_jobs(exp: Experiment, name: str, load: Callable[[list[str]], Exp
         raise HarnessError(f"no sweep named '{name}' in this experiment (sweeps: {known})")
     spec = exp.sweeps[name]
     fixed = [f"{key}={_yaml_value(value)}" for key, value in spec.set.items()]
+    with_fixed = lambda extra: load(fixed + extra)  # noqa: E731
+    if spec.points:
+        return [point_job(spec.method, {key: _yaml_value(value) for key, value in overrides.items()}, label, with_fixed,
+                          name, label) for label, overrides in spec.points.items()]
     grid = {key: [_yaml_value(v) for v in values] for key, values in spec.vary.items()}
-    return sweep_jobs(spec.method, grid, lambda extra: load(fixed + extra), sweep_id=name)
+    return sweep_jobs(spec.method, grid, with_fixed, sweep_id=name)
 
 
 def _yaml_value(value: Any) -> str:

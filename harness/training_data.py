@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.benchmarks.base import all_benchmarks
 from harness.config import DataPlanConfig, Experiment, sha256_json
 from harness.data.plan import DataPlan, build_data_plan, read_plan, record_from_json, records_jsonl, write_plan
+from harness.data.loader import source_fingerprint
 from harness.data.synthetic import LABEL as SYNTHETIC_LABEL, synthetic_pairs
 from harness.engines.base import GenerationRequest, Sampling
 from harness.errors import HarnessError
@@ -36,7 +37,7 @@ SETS = ("train", "heldout", "pool")
 def plan_config(exp: Experiment) -> DataPlanConfig:
     """Return data.plan or raise the one-line error a training method gives without it."""
     if exp.data.plan is None:
-        raise HarnessError("config error: data.plan: training methods need a data plan (see configs/presets/smoke.yaml)")
+        raise HarnessError("config error: data.plan: training methods need a data plan (see the smoke preset: harness/configs/presets/smoke.yaml)")
     return exp.data.plan
 
 
@@ -62,9 +63,17 @@ def _run_plan(ctx: StageContext) -> dict:
     plan = build_data_plan(plan_config(exp), exp.seed, exp.data_dir(), decontamination_prompts(exp))
     write_plan(plan, ctx.dir)
     summary = plan.summary()
-    ctx.update_provenance("data.plan", {"sha256": plan.sha256, "sets": summary["sets"]})
+    ctx.update_provenance("data.plan", {"sha256": plan.sha256, "sets": summary["sets"], "sources": [
+        {"role": s["role"], "source": s["source"], "revision": s["revision"], "files": s["files"]} for s in summary["sources"]]})
     return {"sha256": plan.sha256[:16], "sets": summary["sets"],
             "decontaminated": _decontamination_counts(summary["sources"])}
+
+
+def sources_fingerprint(exp: Experiment) -> dict[str, dict]:
+    """Return {plan key: what identifies the bytes its dataset reads} (files' sha256, hub revision): a package or hub
+    update that changes the data changes the data plan's key."""
+    return {key: source_fingerprint(spec, exp.data_dir(), f"data.plan.{key}.path")
+            for key, spec in plan_config(exp).specs().items()}
 
 
 def decontamination_prompts(exp: Experiment) -> dict[str, list[str]]:
@@ -117,16 +126,27 @@ def read_sets(folder: Path) -> dict[str, list]:
     return {name: [record_from_json(row) for row in iter_jsonl(folder / f"{name}.jsonl")] for name in SETS}
 
 
+def _base_model_fingerprint(exp: Experiment) -> str:
+    return model_fingerprint(exp.models.policy.name)
+
+
+def _plan_fingerprint(exp: Experiment) -> dict:
+    return {"eval_prompts": sha256_json(decontamination_prompts(exp)), "sources": sources_fingerprint(exp)}
+
+
+# Built once: a method and a benchmark that both return them list the same Stage objects, which the
+# plan keeps once (harness.stages.merge_shared).
+DATA_STAGES = (
+    Stage(name=BASE_MODEL, version=1, reads=("models.policy",), run=_run_base_model, fingerprint=_base_model_fingerprint),
+    Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan, fingerprint=_plan_fingerprint),
+    Stage(name=PREFERENCES, version=1, reads=("generation", "seed"), needs=(PLAN, BASE_MODEL), uses=("engine",),
+          run=_run_preferences),
+)
+
+
 def data_stages(exp: Experiment) -> list[Stage]:
-    """Return the shared stages: starting model, data plan, training sets."""
-    return [
-        Stage(name=BASE_MODEL, version=1, reads=("models.policy",), run=_run_base_model,
-              fingerprint=lambda e: model_fingerprint(e.models.policy.name)),
-        Stage(name=PLAN, version=1, reads=("data.plan", "seed"), run=_run_plan,
-              fingerprint=lambda e: {"eval_prompts": sha256_json(decontamination_prompts(e))}),
-        Stage(name=PREFERENCES, version=1, reads=("generation", "seed"), needs=(PLAN, BASE_MODEL), uses=("engine",),
-              run=_run_preferences),
-    ]
+    """Return the shared stages: starting model, data plan, training sets (the same objects every call)."""
+    return list(DATA_STAGES)
 
 
 def plan_counts(folder: Path) -> dict:

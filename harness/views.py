@@ -135,6 +135,10 @@ def _stage_details(summary: dict) -> list[str]:
     if "steps" in summary:
         compute = (f"trained {summary['steps']} steps, {summary.get('train_tokens', '-')} tokens, "
                    f"{_fmt(summary.get('wall_s'))} s on {summary.get('device', '-')}, peak {_fmt(summary.get('peak_memory_mb'))} MB")
+        if summary.get("global_batch"):
+            processes = summary["processes"]
+            compute += (f", global batch {summary['global_batch']} = {summary['per_device_batch']} per device x "
+                        f"{processes} process{'es' if processes != 1 else ''} x {summary['gradient_accumulation']} accumulation")
         if summary.get("resumed_from"):
             compute += f", resumed from {summary['resumed_from']}"
         lines.append(compute)

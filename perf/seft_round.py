@@ -47,6 +47,7 @@ from harness.engines.vllm_engine import VLLMEngine
 from harness.models import resolve_model
 from harness.seft.config import SeftConfig
 from harness.seft.evolution import evolution_round, round_selection
+from harness.seft.method import revise_requests, sample_requests
 from harness.seft.template import load_template
 from harness.store import ItemCache
 from timing import timed  # perf/timing.py
@@ -82,35 +83,31 @@ def main() -> None:
     model = resolve_model(exp.models.policy.name)
     tokenizer = AutoTokenizer.from_pretrained(model.path)
     engine = VLLMEngine(model, engine_cfg, exp.seed)
-    # the round's sampling requests, as harness/seft/method.py builds them: k per prompt, seed + j
-    sample_requests = [GenerationRequest(f"{p.id}#{j}", tuple((m["role"], m["content"]) for m in p.messages()),
-                                         cfg.sampling.sampling(exp.seed + j)) for p in prompts for j in range(cfg.samples_per_prompt)]
-    token_ids = [render_prompt(tokenizer, r.messages) for r in sample_requests]
+    requests = sample_requests(cfg, prompts, exp.seed)  # the round's sampling requests, as the stage builds them
+    token_ids = [render_prompt(tokenizer, r.messages) for r in requests]
     engine.llm.generate([TokensPrompt(prompt_token_ids=t) for t in token_ids[:4]],
                         SamplingParams(max_tokens=8), use_tqdm=False)  # warm-up
 
     # unseeded (see the docstring)
-    raw_params = SamplingParams(temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p, max_tokens=cfg.sampling.max_new_tokens)
+    raw_params = SamplingParams(n=cfg.samples_per_prompt, temperature=cfg.sampling.temperature, top_p=cfg.sampling.top_p,
+                                max_tokens=cfg.sampling.max_new_tokens)
     raw, raw_s = timed(lambda: engine.llm.generate([TokensPrompt(prompt_token_ids=t) for t in token_ids], raw_params, use_tqdm=False))
-    raw_tokens = sum(len(o.outputs[0].token_ids) for o in raw)
+    raw_tokens = sum(len(c.token_ids) for o in raw for c in o.outputs)
 
     steps: dict[str, tuple[float, int]] = {}  # step -> (seconds, completion tokens)
     with tempfile.TemporaryDirectory() as tmp:
         cache = ItemCache(Path(tmp) / "generations.jsonl")
 
-        def generate(step: str, requests: list[GenerationRequest]) -> list[str]:
-            (records, stats), seconds = timed(lambda: generate_cached(requests, model, engine_cfg, cache, lambda: engine, tokenizer, desc=step))
+        def generate(step: str, step_requests: list[GenerationRequest]) -> list[list[str]]:
+            (records, stats), seconds = timed(lambda: generate_cached(step_requests, model, engine_cfg, cache, lambda: engine, tokenizer, desc=step))
             steps[step] = (seconds, stats["completion_tokens"])
-            return [samples[0]["text"] for samples in records]
+            return [[sample["text"] for sample in samples] for samples in records]
 
         def sample(chosen) -> list[list[str]]:
-            texts = [text.strip() for text in generate("sample", sample_requests)]
-            k = cfg.samples_per_prompt
-            return [texts[i * k:(i + 1) * k] for i in range(len(chosen))]
+            return [[text.strip() for text in texts] for texts in generate("sample", requests)]
 
         def revise(inputs) -> list[str]:
-            return generate("revise", [GenerationRequest(f"revise-{i}", (("user", text),), cfg.reviser_decoding.sampling(exp.seed))
-                                       for i, text in enumerate(inputs)])
+            return [texts[0] for texts in generate("revise", revise_requests(cfg, template, inputs, exp.seed))]
 
         outcome, round_s = timed(lambda: evolution_round(1, prompts, sample, revise, template, cfg))
     engine.close()

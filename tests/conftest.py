@@ -159,8 +159,9 @@ def experiment_factory(tiny_model_dir: Path, fake_judge: Path) -> Callable[..., 
     """Factory: ``write(directory, name="experiment.yaml", **sections)`` writes an experiment YAML and returns its path.
 
     Defaults: `extends: smoke`, the tiny model as policy, the hf engine (float32, batch 2), 8 new
-    tokens, the fake judge for both benchmarks, 6 AlpacaEval items, 1 MT-Bench question per
-    category; ``sections`` are deep-merged over them.
+    tokens, the fake judge for both judged benchmarks, 6 AlpacaEval items, 1 MT-Bench question per
+    category, IFEval off (the tests that check it turn it on: its scoring imports lm_eval and nltk,
+    seconds in every process); ``sections`` are deep-merged over them.
     """
     def write(directory: Path, name: str = "experiment.yaml", **sections) -> Path:
         raw = {
@@ -168,7 +169,7 @@ def experiment_factory(tiny_model_dir: Path, fake_judge: Path) -> Callable[..., 
             "models": {"policy": {"name": str(tiny_model_dir)}, "judge": FAKE_JUDGE_ID},
             "generation": {"engine": {"backend": "hf", "dtype": "float32", "batch_size": 2}, "max_new_tokens": 8},
             "eval": {"judge_registry": str(fake_judge), "alpaca_eval": {"limit": 6},
-                     "mt_bench": {"per_category": 1, "max_new_tokens": 8}},
+                     "mt_bench": {"per_category": 1, "max_new_tokens": 8}, "ifeval": {"enabled": False}},
         }
         path = Path(directory) / name
         path.parent.mkdir(parents=True, exist_ok=True)

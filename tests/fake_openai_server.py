@@ -10,13 +10,18 @@ call with that prompt gets ``schedule[n]`` (the last one repeats). Behaviours:
     "429", "500", "400", "401", ...   that HTTP status with an OpenAI-style error body
                whose message echoes the Authorization header (as careless servers do)
 
+Instead of schedules, ``fault_rates`` (e.g. {"500": 0.3, "slow": 0.1}) draws each call's
+behaviour at those rates, "ok" otherwise: a deterministic draw from (seed, prompt, call number).
+
 Every request is recorded (headers and body), and the highest number of requests in
 flight at once is tracked.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -51,6 +56,8 @@ class FakeOpenAIServer:
         retry_after_s: float | None = None,
         prompt_tokens: int = 100,
         completion_tokens: int = 1,
+        fault_rates: dict[str, float] | None = None,
+        seed: int = 0,
     ):
         self.schedule = schedule
         self.per_prompt = per_prompt or {}
@@ -60,12 +67,14 @@ class FakeOpenAIServer:
         self.retry_after_s = retry_after_s
         self.prompt_tokens = prompt_tokens
         self.completion_tokens = completion_tokens
+        self.fault_rates = fault_rates or {}
+        self.seed = seed
         self.requests: list[RecordedRequest] = []
         self.max_in_flight = 0
         self._in_flight = 0
         self._seen: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -101,8 +110,19 @@ class FakeOpenAIServer:
         with self._lock:
             n = self._seen.get(prompt, 0)
             self._seen[prompt] = n + 1
+        if self.fault_rates:
+            return self._drawn(f"{self.seed}:{n}:{prompt}")
         schedule = self.per_prompt.get(prompt, self.schedule)
         return schedule[min(n, len(schedule) - 1)]
+
+    def _drawn(self, text: str) -> str:
+        """Return the behaviour ``fault_rates`` gives the uniform number hashed from ``text``."""
+        u = int(hashlib.sha256(text.encode()).hexdigest()[:12], 16) / 16**12
+        for behaviour, rate in self.fault_rates.items():
+            if u < rate:
+                return behaviour
+            u -= rate
+        return "ok"
 
     def completion(self, body: dict, content: str) -> dict:
         """Return a chat.completion object answering ``body`` with ``content``."""
@@ -138,6 +158,14 @@ class FakeOpenAIServer:
                 "total_tokens": self.prompt_tokens + self.completion_tokens,
             },
         }
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """The HTTP server, without a traceback for a client that went away (a killed harness) mid-request."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:

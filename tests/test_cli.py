@@ -38,22 +38,25 @@ def assert_all_jsonl_parse(root: Path) -> None:
             json.loads(line)
 
 
-# --- bad input: exit 2, one "error:" line on stderr, nothing written -------------------------
+# --- bad input: exit 3, one "error:" line on stderr, nothing written -------------------------
 
 BAD_INPUTS = {
     # name: (extra CLI arguments, what the one-line message must mention)
     "malformed yaml": (["--config", "{bad_yaml}"], "malformed YAML"),
     "unknown preset": (["--preset", "no-such-preset"], "unknown preset 'no-such-preset'"),
-    "unknown method": (["--config", "{config}", "--method", "sfft"], "unknown method 'sfft'"),
     "unknown key": (["--config", "{config}", "--set", "generation.max_new_tokenz=3"], "generation.max_new_tokenz"),
     "missing data dir": (["--config", "{config}", "--set", "data.data_dir=/nope"], "/nope"),
     "hub model offline": (["--config", "{config}", "--set", "models.policy.name=some-org/not-a-model"], "some-org/not-a-model"),
     "bad run id": (["--config", "{config}", "--run-id", "../x"], "invalid run id '../x'"),
     "missing config file": (["--config", "{missing}"], "config file not found"),
+    "unknown TRL field": (["--config", "{config}", "--method", "dpo", "--set", "methods.dpo.train.trl.betta=0.1"],
+                          "DPOConfig (stage train/dpo) has no field 'betta'"),
+    "missing accelerate config": (["--config", "{config}", "--method", "sft", "--set", "train.accelerate_config=nope.yaml"],
+                                  "train.accelerate_config: "),
 }
 
 
-def test_bad_input_exits_2_with_one_error_line_and_writes_nothing(experiment_yaml, harness_env, tmp_path: Path) -> None:
+def test_bad_input_exits_3_with_one_error_line_and_writes_nothing(experiment_yaml, harness_env, tmp_path: Path) -> None:
     config = experiment_yaml()
     bad_yaml = tmp_path / "bad.yaml"
     bad_yaml.write_text("extends: smoke\ngeneration:\n  max_new_tokens: [8\n")
@@ -70,7 +73,7 @@ def test_bad_input_exits_2_with_one_error_line_and_writes_nothing(experiment_yam
     for name, (results, proc) in started.items():
         code, out, err = finish(proc)
         lines = err.strip().splitlines()
-        assert code == 2, f"{name}: exit {code}; stderr: {err[-2000:]}"
+        assert code == 3, f"{name}: exit {code}; stderr: {err[-2000:]}"
         assert len(lines) == 1 and lines[0].startswith("error: "), f"{name}: stderr is not one error line: {err[-2000:]}"
         assert BAD_INPUTS[name][1] in lines[0], f"{name}: {lines[0]}"
         assert "Traceback" not in out + err
@@ -80,7 +83,7 @@ def test_bad_input_exits_2_with_one_error_line_and_writes_nothing(experiment_yam
 
 def test_show_unknown_run_is_a_one_line_error(harness_cli, tmp_path: Path) -> None:
     shown = harness_cli("show", "nope", "--results", tmp_path / "results")
-    assert shown.returncode == 2 and shown.stderr.startswith("error: no run 'nope'") and len(shown.stderr.splitlines()) == 1
+    assert shown.returncode == 3 and shown.stderr.startswith("error: no run 'nope'") and len(shown.stderr.splitlines()) == 1
 
 
 # --- two pairs of concurrent runs on one store; then ls / show on the finished runs ---------------
@@ -188,3 +191,32 @@ def test_headline_lines_give_each_benchmarks_numbers_with_their_labels(concurren
     assert alpaca.startswith(f"AlpacaEval 2.0: win rate {win_rate:.2f} ± {se:.2f}, LC win rate ")
     assert alpaca.endswith("[n=6, subset, judge fake-judge; labelled, see notes]")
     assert mt_bench == "MT-Bench: turn 1 5.00, turn 2 5.00, average 5.00  [8 questions, subset, judge fake-judge; labelled, see notes]"
+
+
+def test_json_views_round_trip_through_json_loads(concurrent_store: dict, harness_cli) -> None:
+    results, cwd = concurrent_store["results"], concurrent_store["cwd"]
+    listed = harness_cli("ls", "--json", "--results", results, cwd=cwd)
+    assert listed.returncode == 0, listed.stderr
+    runs = {row["run_id"]: row for row in json.loads(listed.stdout)}
+    assert set(runs) == {"shared", "run-a", "run-b"} and all(row["status"] == "done" for row in runs.values())
+    assert runs["run-a"]["metrics"] == read_json(results / "run-a" / "run.json")["metrics"]
+    compared = harness_cli("compare", "run-a", "run-b", "--json", "--results", results, cwd=cwd)
+    assert compared.returncode == 0, compared.stderr
+    data = json.loads(compared.stdout)
+    [group] = data["methods"]  # one config, one seed: the same method group
+    assert group["runs"] == ["run-a", "run-b"] and "subset" in group["markers"]
+    metrics = read_json(results / "run-a" / "run.json")["metrics"]
+    assert group["metrics"]["mt_bench"]["average"] == metrics["mt_bench"]["average"]
+    assert group["metrics"]["alpaca_eval"]["win_rate"] == pytest.approx(metrics["alpaca_eval"]["win_rate"])
+    assert data["paired"] == [] and any("proxy judge" in label for label in data["labels"])
+
+
+def test_quiet_keeps_results_and_drops_progress(concurrent_store: dict, harness_cli) -> None:
+    args = ["run", "--config", concurrent_store["config"], "--results", concurrent_store["results"], "--run-id", "run-a"]
+    normal, quiet = (harness_cli(*flags, *args, cwd=concurrent_store["cwd"]) for flags in ([], ["-q"]))
+    assert normal.returncode == quiet.returncode == 0, normal.stderr + quiet.stderr
+    assert any(line.startswith("[skip]") for line in normal.stdout.splitlines())
+    assert not any(line.startswith(("[skip]", "[run ]", "stage graph")) for line in quiet.stdout.splitlines()), quiet.stdout
+    assert quiet.stdout.splitlines()[0] == "run run-a: done -> " + str(concurrent_store["results"] / "run-a")
+    assert [line for line in quiet.stdout.splitlines()] == [line for line in normal.stdout.splitlines()
+                                                             if not line.startswith(("[skip]", "stage graph"))]

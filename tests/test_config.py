@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import config as config_module
 from harness.config import Experiment
 from harness.experiment import apply_override, list_presets, load_experiment
 from harness.errors import HarnessError
@@ -75,7 +74,7 @@ def test_extends_chains_and_cycles_between_presets(tmp_path: Path, monkeypatch: 
     write(presets / "child.yaml", "extends: base\nseed: 2\n")
     write(presets / "loop-a.yaml", "extends: loop-b\n")
     write(presets / "loop-b.yaml", "extends: loop-a\n")
-    monkeypatch.setattr(config_module, "CONFIG_DIR", tmp_path)
+    monkeypatch.setenv("HARNESS_CONFIG_DIR", str(tmp_path))
     exp = load_experiment(preset="child")
     assert (exp.models.policy.name, exp.seed, exp.generation.max_new_tokens) == ("base-model", 2, 5)
     assert "preset cycle" in load_error(preset="loop-a")
@@ -103,7 +102,7 @@ def test_set_overrides_apply_in_order_over_the_file(tmp_path: Path) -> None:
     path = write(tmp_path / "exp.yaml", "extends: smoke\nseed: 7\n")
     exp = load_experiment(config_path=path, overrides=["seed=8", "seed=9", "generation.engine.batch_size=4"])
     assert exp.seed == 9 and exp.generation.engine.batch_size == 4
-    assert exp.generation.engine.dtype == "float32"  # sibling kept (the smoke preset's)
+    assert exp.generation.engine.dtype == "auto-by-change"  # sibling kept (the smoke preset's)
 
 
 def test_apply_override_does_not_mutate_its_input() -> None:
@@ -192,10 +191,13 @@ def test_config_hash_is_stable_and_tracks_values(tmp_path: Path) -> None:
 
 def test_plug_in_sections_are_validated_by_their_plug_in_and_unknown_ones_name_the_registered() -> None:
     assert load_error(overrides=["eval.toy_length.enabled=true"]) == (
-        "config error: eval.toy_length: no benchmark of that name; registered: alpaca_eval, mt_bench")
+        "config error: eval.toy_length: no benchmark of that name; registered: alpaca_eval, heldout_preferences, ifeval, mt_bench")
     assert load_error(overrides=["eval.mt_bench.mode=rated"]).startswith("config error: eval.mt_bench.mode: Input should be")
+    assert load_error(overrides=["eval.ifeval.max_new_tokens=0"]).startswith(
+        "config error: eval.ifeval.max_new_tokens: Input should be greater than or equal to 1")
     assert load_error(overrides=["methods.sfft={beta: 1}"]).startswith("config error: methods.sfft: no method of that name")
     assert load_error(overrides=["methods_order=[base, sfft]"]).startswith("config error: methods_order.1: no method 'sfft'")
     exp = load_experiment(preset="smoke")  # every registered plug-in's section, with its defaults filled in
     assert exp.get("eval.alpaca_eval.judge") is None and exp.get("eval.mt_bench.reference") == "gpt-4"
-    assert "beta" in exp.get("methods.dpo") and exp.get("methods.seft.rounds") >= 1
+    assert exp.get("eval.ifeval") == {"enabled": True, "limit": 32, "max_new_tokens": 256}  # the preset's labelled subset
+    assert exp.get("methods.dpo.pairing") == "best_vs_worst" and exp.get("methods.seft.rounds") >= 1

@@ -85,7 +85,7 @@ def test_uncached_hub_id_fails_fast_offline(monkeypatch: pytest.MonkeyPatch, tmp
     message = str(info.value)
     assert "\n" not in message
     assert "'openbmb/UltraFeedback' is not in the Hugging Face datasets cache and no hub is reachable" in message
-    assert "set data.preference.path to a local .jsonl" in message
+    assert "set data.preference.path to a local .parquet/.csv/.jsonl/.json file" in message
 
 
 def cache_hub_dataset(cache: Path, dataset_id: str, source: Path) -> Path:
@@ -126,9 +126,14 @@ def test_hub_rows_go_through_the_same_parsers(monkeypatch: pytest.MonkeyPatch, t
         {"chosen": "\n\nHuman: hi\n\nAssistant: hello", "rejected": "\n\nHuman: hi\n\nAssistant: go away"},
         {"chosen": 1},
     ]
-    monkeypatch.setattr(loader, "load_cached", lambda dataset_id, split, key: (rows, [cache_file]))
-    spec = DatasetSpec(format="hh_rlhf", path="Anthropic/hh-rlhf", split="test", on_malformed="skip")
+    asked = []
+    monkeypatch.setattr(loader, "load_cached", lambda dataset_id, split, key, **options: asked.append(options) or (rows, [cache_file]))
+    spec = DatasetSpec(format="hh_rlhf", path="Anthropic/hh-rlhf", split="test", on_malformed="skip", name="harmless-base",
+                       revision="09be8c5bbc57cb3887f3a9732ad6aa7ec602a1fa", data_files={"test": "harmless-base/test.jsonl.gz"})
     result = load_dataset_records(spec)
+    assert asked == [{"name": "harmless-base", "revision": "09be8c5bbc57cb3887f3a9732ad6aa7ec602a1fa",
+                      "data_files": {"test": "harmless-base/test.jsonl.gz"}}]
+    assert result.revision == spec.revision and result.files == {str(cache_file): hashlib.sha256(b"arrow bytes").hexdigest()}
     assert (len(result.records), result.skipped, result.source) == (1, 1, "Anthropic/hh-rlhf")
     assert result.records[0].chosen == "hello"
     assert result.sha256 == hashlib.sha256(b"arrow bytes").hexdigest()

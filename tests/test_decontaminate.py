@@ -1,4 +1,4 @@
-"""Decontamination against the shipped AlpacaEval and MT-Bench prompts: exact, long n-gram overlap, no false hits."""
+"""Decontamination against the shipped AlpacaEval, MT-Bench and IFEval prompts: exact, long n-gram overlap, no false hits."""
 
 from __future__ import annotations
 
@@ -28,9 +28,10 @@ def _long_prompt(texts: list[str], words: int) -> tuple[int, str]:
     return next((i, text) for i, text in enumerate(texts) if len(text.split()) >= words)
 
 
-def test_benchmark_prompts_are_the_805_instructions_and_every_mt_bench_turn(eval_prompts) -> None:
+def test_benchmark_prompts_are_the_805_instructions_every_mt_bench_turn_and_the_541_ifeval_prompts(eval_prompts) -> None:
     assert len(eval_prompts["alpaca_eval"]) == 805
     assert len(eval_prompts["mt_bench"]) == 160  # 80 questions x 2 turns
+    assert len(eval_prompts["ifeval"]) == 541
 
 
 def test_normalise_lowercases_deletes_punctuation_collapses_whitespace() -> None:
@@ -56,11 +57,12 @@ def test_paraphrase_sharing_a_13_word_span_matches_and_12_words_do_not(eval_prom
     assert index.matches(f"Quick favour please. {' '.join(words[10:22])} -- and answer in French, thanks.") == {}
 
 
-def test_paraphrased_mt_bench_question_matches_mt_bench(eval_prompts, index) -> None:
-    item, text = _long_prompt(eval_prompts["mt_bench"], 30)
+@pytest.mark.parametrize("benchmark", ["mt_bench", "ifeval"])
+def test_paraphrased_question_matches_its_benchmark(eval_prompts, index, benchmark) -> None:
+    item, text = _long_prompt(eval_prompts[benchmark], 30)
     words = text.split()
     paraphrase = "My manager asked me this: " + " ".join(words[3:20]) + ". Could you keep it brief?"
-    assert index.matches(paraphrase)["mt_bench"].item == item
+    assert index.matches(paraphrase)[benchmark].item == item
 
 
 def test_unrelated_prompts_do_not_match(index) -> None:

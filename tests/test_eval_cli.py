@@ -59,7 +59,7 @@ def test_outputs_file_mismatch_is_one_line_error(problem, needle, packaged_data,
     outputs = _write_outputs(tmp_path / "outputs.json", rows)
     results = tmp_path / "results"
     proc = harness("eval", "--outputs", str(outputs), "--benchmark", "alpaca_eval", results=results, cwd=repo_root)
-    assert proc.returncode == 2
+    assert proc.returncode == 3  # bad input
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0].lower(), proc.stderr
     assert not results.exists() or not any(results.iterdir())
@@ -139,7 +139,7 @@ def test_a_run_holding_another_models_outputs_is_not_overwritten(harness_cli, ex
     before = (results / "mine" / "run.json").read_text()
 
     refused = harness_cli("eval", "--outputs", second, "--run-id", "mine", "--limit", 6, "--config", config, "--results", results)
-    assert refused.returncode == 2
+    assert refused.returncode == 3
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "model-a" in lines[0] and "model-b" in lines[0], refused.stderr
     assert (results / "mine" / "run.json").read_text() == before
@@ -156,5 +156,5 @@ def test_the_same_model_twice_in_one_invocation_is_refused_before_anything_is_wr
     copy = write_alpaca_outputs(tmp_path / "b" / "model_outputs.json", packaged_data, "model-a")
     results = tmp_path / "results"
     proc = harness_cli("eval", "--outputs", first, "--outputs", copy, "--config", experiment_yaml(), "--results", results)
-    assert proc.returncode == 2 and "more than once" in proc.stderr, proc.stderr
+    assert proc.returncode == 3 and "more than once" in proc.stderr, proc.stderr
     assert not results.exists() or not any(results.iterdir())

@@ -197,12 +197,24 @@ def test_data_parallel_replicas_fill_the_cache_as_one_engine_would(tmp_path: Pat
     assert len(ItemCache(cache.path)) == 7 and sum(1 for _ in cache.path.open()) == 7
 
 
-def test_precision_warning_names_weights_served_below_their_stored_precision(tmp_path) -> None:
-    from harness.generation import precision_warning
+def test_a_request_with_a_missing_sample_is_regenerated_but_keeps_its_cached_ones(tmp_path: Path, tiny_model: ResolvedModel, tokenizer) -> None:
+    two = replace(GREEDY, n=2)
+    requests = [replace(r, sampling=two) for r in requests_for(2)]
+    prompts = [render_prompt(tokenizer, r.messages) for r in requests]
+    cache = ItemCache(tmp_path / "gen.jsonl")
+    first = cache_key(tiny_model, HF, prompts[0], two, 0)
+    cache.put_many([{"key": first, "text": "cached earlier", "prompt_tokens": 1, "completion_tokens": 1, "finish_reason": "stop"}])
+    engine = RecordingEngine(prompts)
+    records, stats = generate_cached(requests, tiny_model, HF, cache, lambda: engine, tokenizer)
+    assert engine.batches == [[0, 1]] and stats["generated"] == 2  # the whole request, one engine request for its n
+    assert [r["text"] for r in records[0]] == ["cached earlier", records[0][1]["text"]] and records[0][1]["text"].startswith("reply 0")
+    assert sum(1 for _ in cache.path.open()) == 4  # the cached sample was not written again
 
-    (tmp_path / "config.json").write_text('{"torch_dtype": "float32"}')
-    assert "rounded away" in precision_warning(str(tmp_path), "bfloat16")
-    assert precision_warning(str(tmp_path), "float32") is None
-    (tmp_path / "config.json").write_text('{"dtype": "bfloat16"}')
-    assert precision_warning(str(tmp_path), "bfloat16") is None and precision_warning(str(tmp_path), "float32") is None
-    assert precision_warning(str(tmp_path / "missing"), "bfloat16") is None
+
+def test_hf_engine_ends_a_completion_at_a_stop_string(hf_engine: HFEngine, tokenizer) -> None:
+    prompts = [render_prompt(tokenizer, (("user", "Tell me a story."),))]
+    [[full]] = hf_engine.generate(prompts, replace(GREEDY, max_new_tokens=12), seeds=[0])
+    assert len(full.text) >= 6, full.text
+    stop = full.text[3:6]
+    [[cut]] = hf_engine.generate(prompts, replace(GREEDY, max_new_tokens=12, stop=(stop,)), seeds=[0])
+    assert cut.text == full.text[:full.text.index(stop) + len(stop)] and cut.finish_reason == "stop"

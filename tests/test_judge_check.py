@@ -163,6 +163,6 @@ def test_last_check_in_the_registry_is_used_only_for_the_identity_it_measured(fa
     registry.write_text(yaml.safe_dump({"judges": [{**raw, "last_check": last}]}))
     checked = get_judge(FAKE_JUDGE_ID, registry)
     assert checked.output_fields() == entry.output_fields()  # an operational field: the identity is unchanged
-    assert judge_agreement(store, checked)["source"] == "configs/judges.yaml"
+    assert judge_agreement(store, checked)["source"] == "judge registry (last_check)"
     stale = JudgeEntry.model_validate({**raw, "last_check": {**last, "identity": "0" * 16}})
     assert judge_agreement(store, stale) is None

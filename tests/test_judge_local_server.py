@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_RUNTIME, RuntimeFailure
 from harness.judges import local_server
 from harness.judges.local_server import LocalServer, free_port
 
@@ -112,10 +112,11 @@ def test_no_orphans_when_the_parent_is_killed(tmp_path: Path, repo_root: Path) -
 def test_a_server_dying_at_startup_is_a_one_line_error_with_its_log(tmp_path: Path) -> None:
     argv = [sys.executable, "-c", "import sys; print('loading'); print('boom: no such model'); sys.exit(3)"]
     server = LocalServer(argv, port=free_port(), log_path=tmp_path / "s.log", name="doomed server", startup_timeout_s=30)
-    with pytest.raises(HarnessError) as raised:
+    with pytest.raises(RuntimeFailure) as raised:
         with server:
             pytest.fail("a dead server is not healthy")
     message = str(raised.value)
+    assert raised.value.exit_code == EXIT_RUNTIME  # `harness` exits 4: a runtime failure, not bad input
     assert message.startswith("doomed server exited with status 3 while starting:")
     assert "loading | boom: no such model" in message and str(tmp_path / "s.log") in message
     assert "\n" not in message and server.process is None
@@ -126,7 +127,7 @@ def test_a_server_that_never_gets_healthy_times_out_and_is_stopped(tmp_path: Pat
     log_path = tmp_path / "s.log"
     server = LocalServer(argv, port=free_port(), log_path=log_path, name="mute server", startup_timeout_s=1)
     started = time.monotonic()
-    with pytest.raises(HarnessError, match="mute server not healthy after 1s"):
+    with pytest.raises(RuntimeFailure, match="mute server not healthy after 1s"):
         server.__enter__()
     assert time.monotonic() - started < 5
     assert wait_gone([int(log_path.read_text().split()[-1])], 5) == []

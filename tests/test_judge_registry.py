@@ -1,4 +1,4 @@
-"""The judge registry (configs/judges.yaml), its validation, and cost estimates."""
+"""The judge registry (harness/configs/judges.yaml), its validation, and cost estimates."""
 
 from __future__ import annotations
 

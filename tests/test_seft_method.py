@@ -71,7 +71,7 @@ def test_sweeps_share_the_reviser_and_earlier_rounds(experiment_factory, tmp_pat
     assert three["seft/round-3"] and two["policy"] != three["policy"]
     assert half["seft/reviser"] == two["seft/reviser"] and half["seft/round-1-targets"] != two["seft/round-1-targets"]
     template = tmp_path / "reviser-test.txt"
-    template.write_text((Path(__file__).parents[1] / "configs/seft/reviser-v1.txt").read_text().replace("You are a reviser.", "Revise."))
+    template.write_text((Path(__file__).parents[1] / "harness/configs/seft/reviser-v1.txt").read_text().replace("You are a reviser.", "Revise."))
     reworded = keys(experiment(experiment_factory, tmp_path, "reworded.yaml", template=str(template)))
     assert reworded["seft/reviser-data"] != two["seft/reviser-data"] and reworded["seft/round-1"] != two["seft/round-1"]
 
@@ -131,3 +131,19 @@ def test_tiny_seft_run_of_two_rounds(experiment_factory, harness_cli, tmp_path: 
     stats = read_json(run / "seft/reviser-data" / "stats.json")
     assert stats["examples"] > 0 and stats["decisions"]["keep"] > 0
     assert read_json(run / "seft/reviser" / "manifest.json")["summary"]["steps"] == 2
+
+
+def test_round_requests_sample_k_per_prompt_in_one_request_and_stop_the_reviser_after_keep() -> None:
+    from harness.data.records import Prompt
+    from harness.seft.config import SeftConfig
+    from harness.seft.method import revise_requests, sample_requests
+    from harness.seft.template import load_template
+
+    cfg = SeftConfig(samples_per_prompt=3)
+    prompts = [Prompt(id=f"p{i}", dataset="pool", turns=(f"Question {i}?",)) for i in range(2)]
+    sampled = sample_requests(cfg, prompts, seed=5)
+    assert [r.messages for r in sampled] == [(("user", "Question 0?"),), (("user", "Question 1?"),)]
+    assert all(r.sampling.n == 3 and r.sampling.seed == 5 and r.sampling.temperature == cfg.sampling.temperature for r in sampled)
+    revised = revise_requests(cfg, load_template(cfg.template), ["a", "b"], seed=5)
+    assert [r.messages for r in revised] == [(("user", "a"),), (("user", "b"),)]
+    assert all(r.sampling.stop == ("<decision>keep</decision>",) and r.sampling.temperature == 0.0 for r in revised)

@@ -24,7 +24,7 @@ def test_shipped_template_renders_prompt_and_response() -> None:
     assert "Name a prime number." in text and "Nine is prime." in text
     assert text.index("Name a prime number.") < text.index("Nine is prime.")
     assert TEMPLATE.sha256 == __import__("hashlib").sha256(
-        (Path(__file__).parents[1] / "configs/seft/reviser-v1.txt").read_bytes()).hexdigest()
+        (Path(__file__).parents[1] / "harness/configs/seft/reviser-v1.txt").read_bytes()).hexdigest()
 
 
 @pytest.mark.parametrize("decision, revision", [
@@ -88,3 +88,11 @@ def test_bad_templates_are_one_line_errors(text: str, message: str) -> None:
 def test_unknown_template_lists_the_shipped_ones() -> None:
     with pytest.raises(HarnessError, match="reviser-v1.txt"):
         load_template("reviser-v0.txt")
+
+
+def test_keep_stop_is_where_a_keep_target_stops_being_new_and_still_parses_as_keep() -> None:
+    stop = TEMPLATE.keep_stop()
+    assert stop == "<decision>keep</decision>"
+    assert TEMPLATE.render_target("keep", "Two is prime.").startswith(stop)
+    assert not TEMPLATE.render_target("major", "Two is prime.").startswith(stop)
+    assert TEMPLATE.parse(stop) == ParsedRevision("keep", None)  # the reviser's output cut at the stop: the original stands

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -14,6 +15,7 @@ from harness.errors import HarnessError
 from harness.io import atomic_write_json, read_json
 from harness.stages import Resources, Stage, StageContext, order_stages, run_stages, stage_key
 from harness.store import Run, RunStore
+from harness.training_data import BASE_MODEL, PLAN, PREFERENCES, data_stages
 
 
 def smoke(*overrides: str) -> Experiment:
@@ -226,11 +228,23 @@ def test_order_stages_sorts_by_needs_and_keeps_order_otherwise() -> None:
     assert [s.name for s in order_stages(stages)] == ["gen", "judge", "score", "b", "a"]
 
 
+def test_a_shared_stage_listed_twice_is_planned_once() -> None:
+    """A method and a benchmark may both return the data plan's stages: the plan holds each once, where it first
+    appears, and a stage built again from the same function and arguments (a partial) is the same stage."""
+    shared = data_stages(smoke())
+    score = Stage("score/b", 1, (), partial(noop), needs=(PREFERENCES,))
+    again = Stage("score/b", 1, (), partial(noop), needs=(PREFERENCES,))
+    ordered = order_stages(shared + [Stage("train/x", 1, (), noop, needs=(PREFERENCES,))] + data_stages(smoke()) + [score, again])
+    assert [s.name for s in ordered] == [BASE_MODEL, PLAN, PREFERENCES, "train/x", "score/b"]
+
+
 @pytest.mark.parametrize(("stages", "message"), [
     ([Stage("a", 1, (), noop, needs=("b",)), Stage("b", 1, (), noop, needs=("a",))], "stage cycle"),
     ([Stage("a", 1, (), noop, needs=("a",))], "stage cycle"),
     ([Stage("a", 1, (), noop, needs=("missing",))], "needs unknown stage missing"),
     ([Stage("a", 1, (), noop), Stage("a", 2, (), noop)], "duplicate stage names"),
+    ([Stage("a", 1, (), noop), Stage("a", 1, (), lambda ctx: None)], "two different stages are named a"),
+    ([Stage("a", 1, (), partial(noop)), Stage("a", 1, (), noop, needs=("b",)), Stage("b", 1, (), noop)], "named a"),
 ])
 def test_order_stages_rejects_invalid_graphs(stages: list[Stage], message: str) -> None:
     with pytest.raises(HarnessError, match=message):

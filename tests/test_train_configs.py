@@ -13,10 +13,12 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from accelerate.utils import DeepSpeedPlugin, DistributedType, FullyShardedDataParallelPlugin
 from accelerate.utils.launch import prepare_deepspeed_cmd_env, prepare_multi_gpu_env, prepare_simple_launcher_cmd_env
 
+from harness.config_files import find_config, packaged_dir
 from harness.train.launch import DEFAULT_ACCELERATE_CONFIG, launch_command
 
 CONFIGS = {
     "cpu.yaml": (DistributedType.NO, 1),
+    "cpu-ddp.yaml": (DistributedType.MULTI_CPU, 2),
     "ddp.yaml": (DistributedType.MULTI_GPU, 8),
     "fsdp.yaml": (DistributedType.FSDP, 8),
     "deepspeed_zero3.yaml": (DistributedType.DEEPSPEED, 8),
@@ -32,13 +34,13 @@ def launch_args(config: Path):
 
 
 def test_every_config_is_shipped_and_tested(repo_root: Path) -> None:
-    assert sorted(p.name for p in (repo_root / "configs" / "accelerate").glob("*.yaml")) == sorted(CONFIGS)
-    assert DEFAULT_ACCELERATE_CONFIG == repo_root / "configs" / "accelerate" / "cpu.yaml"
+    assert sorted(p.name for p in (repo_root / "harness" / "configs" / "accelerate").glob("*.yaml")) == sorted(CONFIGS)
+    assert find_config(DEFAULT_ACCELERATE_CONFIG).path == packaged_dir() / "accelerate" / "cpu.yaml"
 
 
 @pytest.mark.parametrize("name", sorted(CONFIGS))
 def test_config_loads_and_validates_as_accelerate_launch_does(name: str, repo_root: Path) -> None:
-    path = repo_root / "configs" / "accelerate" / name
+    path = repo_root / "harness" / "configs" / "accelerate" / name
     config = load_config_from_file(str(path))
     distributed_type, processes = CONFIGS[name]
     assert (config.distributed_type, config.num_processes) == (distributed_type, processes)
@@ -48,6 +50,10 @@ def test_config_loads_and_validates_as_accelerate_launch_does(name: str, repo_ro
     if name == "cpu.yaml":
         argv, env = prepare_simple_launcher_cmd_env(args)
         assert env["ACCELERATE_USE_CPU"] == "True" and argv[1:3] == ["-m", "harness.train.run"]
+    elif name == "cpu-ddp.yaml":  # accelerate's torchrun launcher starts the ranks, on a free port
+        assert args.multi_gpu and not args.cpu
+        prepare_multi_gpu_env(args)
+        assert args.nproc_per_node == "2" and int(args.master_port) > 0
     elif name == "ddp.yaml":
         assert args.multi_gpu and prepare_multi_gpu_env(args)["ACCELERATE_MIXED_PRECISION"] == "bf16"
     elif name == "fsdp.yaml":

@@ -206,3 +206,10 @@ def test_unknown_trainer_settings_are_refused_by_name(tiny_model_dir: Path, data
     job = job_for("dpo", tiny_model_dir, tmp_path, train_file=data["preference"], args={"max_seq_length": 64})
     with pytest.raises(HarnessError, match="unknown DPOConfig field.*max_seq_length"):
         train(job)
+
+
+def test_a_dataset_truncated_away_is_refused_in_one_line(tiny_model_dir: Path, data: dict, tmp_path: Path) -> None:
+    job = job_for("sft", tiny_model_dir, tmp_path, train_file=data["sft"], args={**TINY_ARGS, "max_length": 4})
+    with pytest.raises(HarnessError, match="no training example .* is left after tokenization") as raised:
+        train(job)
+    assert "\n" not in str(raised.value)

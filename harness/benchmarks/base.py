@@ -62,7 +62,8 @@ class Metric:
 
     ``se_key``: the metric holding its standard error, shown as "± SE". ``compact``: shown in
     compact views (``harness ls``, intermediate models) beside the benchmark's primary metric.
-    ``scale``: puts the metric on a 0-100 axis in figures that plot several benchmarks.
+    ``scale``: puts the metric on a 0-100 axis in figures that plot several benchmarks. ``unit``: what a
+    difference of the scaled metric is counted in, in words (the study's verdicts: "+2.4 points").
     """
 
     key: str
@@ -71,6 +72,7 @@ class Metric:
     digits: int = 2
     compact: bool = False
     scale: float = 1.0
+    unit: str = "points"
 
     @property
     def column(self) -> str:
@@ -122,6 +124,19 @@ class RunFiles(Protocol):
 
 
 @dataclass(frozen=True)
+class Exported:
+    """What an export wrote: its files, and notes for the user (a subset that a leaderboard will not take, a
+    proxy judge), printed beside the paths."""
+
+    files: list[Path]
+    notes: list[str] = field(default_factory=list)
+
+
+Exporter = Callable[[RunFiles, str, str, Path], Exported]
+"""Writes a run's results of one model stage in an exchange format: (run, model stage, model name, folder) -> Exported."""
+
+
+@dataclass(frozen=True)
 class StageNames:
     """The stage names of one benchmark for one model stage."""
 
@@ -146,12 +161,14 @@ class Benchmark:
     model of its section in a judge registry entry, registered in harness.judges.registry
     JUDGE_SETTINGS; None: judge-free or nothing to set); ``protocol_judge`` (the registry id of
     the judge its published numbers use; others are labelled proxy judges); ``metrics`` (its
-    headline metrics, primary first: per-item scores are in the primary's unit); ``notes``
+    headline metrics, primary first; ``item_scores`` gives per-item scores in one metric's unit,
+    the primary's by default); ``notes``
     (what its columns and markers mean, for Table 1's notes); ``failure_key`` (the metric
     counting items left without a score); ``limit_key`` (the ``eval.<name>`` field
     ``harness eval --limit N`` sets); ``outputs_suffixes`` (the file names ``harness eval
     --outputs`` takes for this benchmark's outputs); ``published_runs`` (``harness eval import``
-    reads published runs of it: ``read_published``).
+    reads published runs of it: ``read_published``); ``exports`` ({format name: Exporter}: the exchange
+    formats ``harness export --format`` writes a run's results in, e.g. alpaca_eval's model_outputs.json).
     """
 
     name: ClassVar[str]
@@ -165,6 +182,7 @@ class Benchmark:
     outputs_suffixes: ClassVar[tuple[str, ...]] = ()
     published_runs: ClassVar[bool] = False
     notes: ClassVar[str] = ""
+    exports: ClassVar[dict[str, Exporter]] = {}
 
     # --- config -------------------------------------------------------------------------------
 
@@ -185,6 +203,15 @@ class Benchmark:
     def primary(self) -> Metric:
         """Return the primary headline metric (the first)."""
         return self.metrics[0]
+
+    def metric(self, key: str | None = None) -> Metric:
+        """Return the headline metric published as ``key`` (None: the primary); HarnessError naming the known keys."""
+        if key is None:
+            return self.primary
+        for metric in self.metrics:
+            if metric.key == key:
+                return metric
+        raise HarnessError(f"benchmark {self.name} has no headline metric '{key}'; known: {', '.join(m.key for m in self.metrics)}")
 
     # --- running --------------------------------------------------------------------------------
 
@@ -222,8 +249,15 @@ class Benchmark:
 
     # --- reading finished runs (views and reports) ---------------------------------------------
 
-    def item_scores(self, run: RunFiles, model: str = POLICY) -> dict[str, float]:
-        """Return {item id: score in the primary metric's unit} for the paired statistics (unscored items left out)."""
+    def item_scores(self, run: RunFiles, model: str = POLICY, metric: str | None = None) -> dict[str, float]:
+        """Return {item id: score in the unit of the headline metric ``metric`` (None: the primary)} for the paired
+        statistics, unscored items left out; {} when the benchmark has no per-item scores for that metric
+        (HarnessError for a key that is not one of its metrics: ``self.metric(metric)``)."""
+        return {}
+
+    def answers(self, run: RunFiles, model: str = POLICY) -> dict[str, str]:
+        """Return {item id: the model's answer} from the generate stage's outputs (the ids of ``item_scores``),
+        for comparing two models' answers; {} for a benchmark that generates nothing."""
         return {}
 
     def drilldown(self, runs: Sequence[tuple[str, RunFiles]]) -> list[dict]:

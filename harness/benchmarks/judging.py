@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -85,7 +84,8 @@ def judge_cached(ctx: StageContext, entry: JudgeEntry, requests: Sequence[JudgeR
     results = {k: {**cache.get(stored[k]), "key": k} for k in unique if stored[k] in cache}
     if missing:
         max_usd = ctx.exp.eval.max_usd
-        budget = ctx.resources.get(BUDGET, lambda: nullcontext(Budget(max_usd) if max_usd is not None else None))
+        # one budget for the whole invocation: every judge, benchmark and run of it spends from the same cap
+        budget = ctx.resources.kept(BUDGET, lambda: Budget(max_usd) if max_usd is not None else None)
         ctx.log(f"  judging {len(missing)} requests with {entry.id} ({stats['cached']} cached)")
         judge = ctx.resources.get(judge_resource(entry), lambda: open_judge(
             entry, lambda ref: Path(resolve_model(ref).path), ctx.run.dir / "logs", budget=budget))

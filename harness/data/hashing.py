@@ -14,15 +14,23 @@ def content_id(prefix: str, *parts: str) -> str:
 
 def files_sha256(paths: list[Path]) -> str:
     """Return the hex sha256 of one file's bytes, or of the files' digests in order for several."""
-    digests = [_file_sha256(path) for path in paths]
+    digests = [file_sha256(path) for path in paths]
     if len(digests) == 1:
         return digests[0]
     return hashlib.sha256("".join(digests).encode("ascii")).hexdigest()
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime): one read per file and process
+
+
+def file_sha256(path: Path) -> str:
+    """Return the hex sha256 of a file's bytes (read once per process while its size and mtime stay the same)."""
+    stat = Path(path).stat()
+    memo = (str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    if memo not in _DIGESTS:
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+        _DIGESTS[memo] = digest.hexdigest()
+    return _DIGESTS[memo]

@@ -42,7 +42,8 @@ Annotated = PreferencePair | RankedResponses
 
 @dataclass
 class SourceReport:
-    """What happened to one configured dataset: records read, dropped by reason, matches per benchmark."""
+    """What happened to one configured dataset: records read, dropped by reason, matches per benchmark; where
+    they came from (its files' sha256 by name, the spec's revision)."""
 
     role: str
     format: str
@@ -52,6 +53,8 @@ class SourceReport:
     dropped: dict[str, int] = field(default_factory=dict)
     contaminated: dict[str, int] = field(default_factory=dict)
     kept: int = 0
+    revision: str | None = None
+    files: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         """Return a one-line account: "annotated[0] (hh_rlhf): 2312 read, 4 empty chosen, ... -> 2308 kept"."""
@@ -243,7 +246,8 @@ class _Builder:
                 raise RowError(reason[1])
 
         result = load_dataset_records(spec, self.data_dir, config_key=f"{CONFIG_KEY}.{role}.path", check=check)
-        report = SourceReport(role, spec.format, result.source, result.sha256, loaded=len(result.records) + result.skipped)
+        report = SourceReport(role, spec.format, result.source, result.sha256, loaded=len(result.records) + result.skipped,
+                              revision=result.revision, files=result.files)
         report.dropped["skipped by the loader (malformed or unusable rows, repeated ids)"] = result.skipped - sum(rejected.values())
         report.dropped.update(rejected)
         self.reports[role] = report

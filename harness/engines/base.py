@@ -24,6 +24,8 @@ class Sampling:
     max_new_tokens: int = 512
     n: int = 1
     seed: int = 0
+    # Strings that end a completion, kept at its end (vLLM's include_stop_str_in_output).
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

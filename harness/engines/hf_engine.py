@@ -51,12 +51,21 @@ class HFEngine:
                 new = out[i * sampling.n + j, width:].tolist()
                 stop = next((k for k, t in enumerate(new) if t in eos_ids), None)
                 kept = new if stop is None else new[:stop]
-                samples.append(Completion(text=self.tokenizer.decode(kept, skip_special_tokens=True),
-                                          prompt_tokens=len(prompt), completion_tokens=len(kept) + (stop is not None),
-                                          finish_reason="stop" if stop is not None else "length"))
+                text = self.tokenizer.decode(kept, skip_special_tokens=True)
+                count, reason = len(kept) + (stop is not None), "stop" if stop is not None else "length"
+                cut = _cut_at_stop(text, sampling.stop)
+                if cut is not None:  # stop strings are applied after decoding (the fallback engine saves no time)
+                    text, count, reason = cut, len(self.tokenizer(cut, add_special_tokens=False)["input_ids"]), "stop"
+                samples.append(Completion(text=text, prompt_tokens=len(prompt), completion_tokens=count, finish_reason=reason))
             results.append(samples)
         return results
 
     def close(self) -> None:
         """Free the model."""
         del self.model
+
+
+def _cut_at_stop(text: str, stops: Sequence[str]) -> str | None:
+    """Return ``text`` up to and including its first stop string (as vLLM's include_stop_str_in_output), or None."""
+    ends = [text.find(s) + len(s) for s in stops if s in text]
+    return text[:min(ends)] if ends else None

@@ -1,4 +1,14 @@
-"""Data-parallel generation: replica processes, each with its own engine, share one item cache."""
+"""Data-parallel generation: replica processes, each with its own engine, share one item cache.
+
+Ours, not vLLM's: vllm 0.32's offline engine refuses data parallelism ("ValueError:
+LLM(data_parallel_size=2) is not supported for single-process usage and may hang. Please use
+the explicit multi-process data-parallel example at
+'examples/features/data_parallel/data_parallel_offline.py'"), and that example is what this
+module does: one process per replica, each with its own ``LLM`` and its share of the prompts.
+``vllm serve --data-parallel-size 2`` is an HTTP server, not the offline engine generation
+uses; on this 2-core CPU machine its two engine cores both bound their compute to core 0
+(vLLM reserves one core per process for its scheduler) and had not come up after 400 s.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +18,8 @@ from pathlib import Path
 
 from harness.config import EngineConfig
 from harness.engines.base import open_engine
-from harness.engines.cached import Batch, run_batches
-from harness.errors import HarnessError
+from harness.engines.batches import Batch, run_batches
+from harness.errors import HarnessError, RuntimeFailure
 from harness.models import ResolvedModel
 from harness.store import ItemCache
 
@@ -51,4 +61,4 @@ def run_replicas(model: ResolvedModel, cfg: EngineConfig, batches: list[Batch], 
     cache.reload()
     failed = [r for r, proc in enumerate(procs) if proc.exitcode != 0]
     if failed:
-        raise HarnessError(f"data-parallel replica(s) {failed} failed; finished batches are cached, rerun to resume")
+        raise RuntimeFailure(f"data-parallel replica(s) {failed} failed; finished batches are cached, rerun to resume")

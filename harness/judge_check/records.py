@@ -3,7 +3,7 @@
 Records live in the run store's item cache ``_cache/judge_checks/<judge id>.jsonl``, keyed by the
 sha256 of the judge's identity (benchmarks.judging.judge_identity): a judge whose model, endpoint
 or weights change has no agreement until it is checked again. A registry entry's ``last_check``
-(configs/judges.yaml) stands in when the store has none, if it names the same identity.
+(judges.yaml) stands in when the store has none, if it names the same identity.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def judge_agreement(store: RunStore, entry: JudgeEntry, remember: bool = True) -
         return stored
     last = entry.last_check
     if last is not None and last.identity == key:
-        return {"judge": entry.id, **last.model_dump(mode="json"), "source": "configs/judges.yaml"}
+        return {"judge": entry.id, **last.model_dump(mode="json"), "source": "judge registry (last_check)"}
     return None
 
 

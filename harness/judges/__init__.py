@@ -1,4 +1,4 @@
-"""Judges: the registry of judges (registry.py, configs/judges.yaml), the backends an entry
+"""Judges: the registry of judges (registry.py, harness/configs/judges.yaml), the backends an entry
 names (backends.py; api_backends.py: openai, openai_compatible; vllm_server.py: vllm_local),
 the call engine API backends share (api_judge.py) with OpenAI's transport (openai_client.py),
 costs and budgets (cost.py), preflight checks (preflight.py), and open_judge (build.py), which

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from harness.errors import HarnessError
+from harness.errors import EXIT_BUDGET, HarnessError
 from harness.judges.registry import JudgeEntry, Price
 
 # chars/4, OpenAI's rule of thumb for English. tiktoken is installed but downloads its
@@ -15,7 +15,9 @@ CHARS_PER_TOKEN = 4
 
 
 class BudgetExceeded(HarnessError):
-    """Raised after the judge stopped issuing calls because the budget would be exceeded."""
+    """Raised after the judge stopped issuing calls because the budget would be exceeded (exit status 5)."""
+
+    exit_code = EXIT_BUDGET
 
 
 class Budget:

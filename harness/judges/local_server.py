@@ -15,7 +15,7 @@ import urllib.request
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, RuntimeFailure
 from harness.proc import POLL_S, SupervisedProcess
 
 STOP_GRACE_S = 20.0
@@ -86,9 +86,9 @@ class LocalServer:
         while not self._healthy():
             status = self.process.poll()
             if status is not None:
-                raise HarnessError(f"{self.name} exited with status {status} while starting: {self._log_tail()}")
+                raise RuntimeFailure(f"{self.name} exited with status {status} while starting: {self._log_tail()}")
             if time.monotonic() > deadline:
-                raise HarnessError(
+                raise RuntimeFailure(
                     f"{self.name} not healthy after {self.startup_timeout_s:g}s: {self._log_tail()}"
                 )
             time.sleep(POLL_S)

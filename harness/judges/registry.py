@@ -1,4 +1,5 @@
-"""The judge registry: judges are data (configs/judges.yaml), validated into JudgeEntry.
+"""The judge registry: judges are data (the packaged harness/configs/judges.yaml, plus $HARNESS_CONFIG_DIR/judges.yaml
+and an experiment's eval.judge_registry, each adding entries or replacing same-id ones), validated into JudgeEntry.
 
 Besides the JudgeEntry fields, an entry holds one section per benchmark that has judge settings
 (``alpaca_eval: {annotator, guided}``, ``mt_bench: {mode}``): each benchmark registers the model
@@ -15,11 +16,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from harness.config_files import config_layers
 from harness.errors import HarnessError
 from harness.judges.backends import BACKEND_FIELDS, JUDGE_BACKENDS, field_problem
 from harness.registry import Registry
 
-DEFAULT_REGISTRY = Path(__file__).resolve().parents[2] / "configs" / "judges.yaml"
+REGISTRY_FILE = "judges.yaml"  # in the configuration folders (harness.config_files)
 GUIDED_KINDS = ("choice", "regex", "json", "grammar")  # vLLM structured_outputs constraints
 # Entry fields that change how a judge is called but not what it answers.
 OPERATIONAL_FIELDS = {
@@ -182,9 +184,11 @@ class JudgeEntry(_Strict):
 
 
 def load_registry(user_path: Path | None = None) -> dict[str, JudgeEntry]:
-    """Return the judges by id: the default registry, with ``user_path``'s entries
-    (if given) replacing same-id defaults and adding new ones."""
-    judges = _read(DEFAULT_REGISTRY)
+    """Return the judges by id: the packaged registry, then $HARNESS_CONFIG_DIR/judges.yaml and ``user_path`` (if
+    given), each one's entries replacing same-id ones and adding new ones."""
+    judges: dict[str, JudgeEntry] = {}
+    for path in config_layers(REGISTRY_FILE):
+        judges.update(_read(path))
     if user_path is not None:
         judges.update(_read(Path(user_path)))
     return judges

@@ -8,6 +8,9 @@ through the run folder (stage folders may be links into ``results/_stages``), an
   (every evaluated model stage, e.g. "seft/round-1"), headline fields as the score stages write them;
 - a benchmark's own stage files, which only that benchmark reads (``RunData.stage_file``, through
   its ``item_scores`` and ``drilldown``);
+- a model stage's ``model.json`` (``RunData.model_record``: reference, weights_sha256) and a training stage's
+  ``bf16_change`` summary field ({compared, changed_in_bf16, share}: the share of weights whose bf16 cast changed),
+  reached from "policy" through its alias's manifest ``needs`` (``RunData.weights_change``);
 - ``<training stage>/train_metrics.json`` (harness/train/launch.py): ``summary`` {steps, train_tokens,
   wall_s, device, peak_memory_mb, ...}, ``curves`` {loss|reward|kl|...: [[step, value], ...]}, ``log_history``;
 - SEFT round stages (``seft/round-N``, ``-targets``, ``-rewards``, ``-judged``): their run.json stage summaries
@@ -40,6 +43,7 @@ from harness.store import Run, RunStore
 
 POLICY = "policy"
 TRAIN_METRICS_FILE = "train_metrics.json"
+MODEL_FILE = "model.json"  # what a model stage writes (harness.methods)
 DATA_PLAN_STAGE = "data/plan"  # summary: {"sets": {split: n}, "decontaminated": {source: {benchmark: n}}}
 ROUND_STATS_FILE = "round_stats.json"
 SEFT_ROUND = re.compile(r"^seft/round-(\d+)")
@@ -108,6 +112,27 @@ class RunData:
         """Return the file ``name`` of the run's stage folder ``stage`` (None when absent)."""
         path = self.dir / stage / name
         return path if path.is_file() else None
+
+    def model_record(self, stage: str = POLICY) -> dict | None:
+        """Return the model.json a model stage wrote ({reference, path, weights_sha256, ...}), or None."""
+        path = self.stage_file(stage, MODEL_FILE)
+        return read_json(path) if path else None
+
+    def weights_change(self, stage: str = POLICY) -> dict | None:
+        """Return the ``bf16_change`` record ({compared, changed_in_bf16, share}) of the training stage that made the
+        model stage ``stage``, following aliases ("policy" -> "train/dpo"), or None where none recorded it."""
+        seen: set[str] = set()
+        while stage not in seen:
+            seen.add(stage)
+            change = ((self.stage_summaries().get(stage) or {}).get("summary") or {}).get("bf16_change")
+            if isinstance(change, dict):
+                return change
+            manifest = self.stage_file(stage, "manifest.json")
+            needs = list(read_json(manifest).get("needs") or {}) if manifest else []
+            if len(needs) != 1:  # an alias needs exactly its source
+                return None
+            stage = needs[0]
+        return None
 
     def data_dir(self) -> Path:
         """Return the evaluation data folder the run used (its data.data_dir, else the packaged data)."""

@@ -9,10 +9,12 @@ skipped with the reason.
 from __future__ import annotations
 
 import re
+from typing import Any, Callable
 
 from harness.benchmarks.base import Benchmark, all_benchmarks
 from harness.report_sections import Block, ReportContext, mean, pyplot, save_figure, section
 from harness.reports.collect import RunData, group_runs
+from harness.reports.study import study_metrics, study_of
 
 POOL_FRACTION = "methods.seft.pool_fraction"
 
@@ -90,7 +92,7 @@ def mean_of(value) -> float | None:
     return mean(value) if isinstance(value, list) else mean([value])
 
 
-def _plotted(b: Benchmark) -> str:
+def plotted_label(b: Benchmark) -> str:
     """Return the legend of a benchmark's primary metric on a 0-100 axis ("MT avg x10")."""
     return b.primary.label + (f" x{b.primary.scale:g}" if b.primary.scale != 1 else "")
 
@@ -135,7 +137,7 @@ def performance_per_round(ctx: ReportContext) -> Block:
         xy = [(n, (run.metrics(b.name, model) or {}).get(b.primary.key)) for n, model in points]
         xy = [(n, v * b.primary.scale) for n, v in xy if v is not None]
         if xy:
-            ax.plot([n for n, _ in xy], [v for _, v in xy], marker="o", label=_plotted(b))
+            ax.plot([n for n, _ in xy], [v for _, v in xy], marker="o", label=plotted_label(b))
     ax.set_xticks([n for n, _ in points], [f"{n}\n({model})" if model in (BASE_MODEL, POLICY) else str(n) for n, model in points],
                   fontsize=8)
     ax.set_xlabel("evolution round")
@@ -145,36 +147,142 @@ def performance_per_round(ctx: ReportContext) -> Block:
                                "run.json model_metrics (policy = the last round, methods.seft.rounds)", [run], note)])
 
 
+def story_metrics(ctx: ReportContext) -> list[tuple[Benchmark, str]]:
+    """Return the (benchmark, metric key) pairs the per-round story plots: the study's primary metric when a run
+    carries a study block, else every registered benchmark's primary."""
+    found = study_of(ctx.runs)
+    if found is not None:
+        first = study_metrics(found[0])[0]
+        return [(first.benchmark, first.key)]
+    return [(b, b.primary.key) for b in all_benchmarks()]
+
+
+def story_scores(ctx: ReportContext, run: RunData, metrics: list[tuple[Benchmark, str]]) -> tuple[dict, str]:
+    """Return {(benchmark name, key): [(round, value on its 0-100 axis)]} for the run's evaluated rounds, and
+    where round 0 came from: the run's own model/base, else the policy of a base run of these runs (same study)."""
+    points = dict(evaluated_rounds(run))
+    base_runs = [r for r in ctx.runs if r.method == "base" and not r.sweep]
+    source = "model/base of the SEFT run" if points.get(0) == BASE_MODEL else ""
+    out: dict = {}
+    for b, key in metrics:
+        scale = next(m.scale for m in b.metrics if m.key == key)
+        xy = [(n, (run.metrics(b.name, model) or {}).get(key)) for n, model in sorted(points.items())]
+        if 0 not in points and base_runs and (value := (base_runs[0].metrics(b.name) or {}).get(key)) is not None:
+            xy.insert(0, (0, value))
+            source = f"the policy of run {base_runs[0].id}"
+        out[(b.name, key)] = [(n, v * scale) for n, v in xy if isinstance(v, (int, float))]
+    return out, source
+
+
+def _not_recorded(ax, what: str) -> None:
+    ax.text(0.5, 0.5, f"{what}: not recorded", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+
+
+def _stacked(ax, rounds: dict[int, dict], field: str) -> bool:
+    """Draw stacked bars of the per-round counts ``rounds[n][field]`` ({kind: n}); return whether any were recorded."""
+    kinds = sorted({k for r in rounds.values() for k, v in (r.get(field) or {}).items() if v})
+    bottom = [0.0] * len(rounds)
+    for kind in kinds:
+        counts = [float((r.get(field) or {}).get(kind) or 0) for r in rounds.values()]
+        ax.bar([str(n) for n in rounds], counts, bottom=bottom, label=kind)
+        bottom = [b + c for b, c in zip(bottom, counts)]
+    if kinds:
+        ax.legend(fontsize=7)
+    return bool(kinds)
+
+
+@section("fig-seft-story", "Figure: the per-round story of SEFT", order=125, kind="figure")
+def seft_story(ctx: ReportContext) -> Block:
+    """Return, per SEFT round, the round policy's score (the study's primary metric), the reviser's decisions,
+    the reward before and after revision, and how many targets each filter dropped, on one figure."""
+    found = [(run, rounds) for run, rounds in _seft_runs(ctx) if not run.sweep] or _seft_runs(ctx)
+    if not found:
+        return Block(skipped="no run has SEFT round records (seft/round-N stages)")
+    run, rounds = found[0]
+    metrics = story_metrics(ctx)
+    scores, round0 = story_scores(ctx, run, metrics)
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+    ax = axes[0]
+    for (name, key), xy in scores.items():
+        if xy:
+            b = next(b for b, k in metrics if b.name == name and k == key)
+            ax.plot([n for n, _ in xy], [v for _, v in xy], marker="o", label=f"{b.title}: {key}")
+    if ax.lines:
+        ax.legend(fontsize=7)
+        ax.set_xticks(sorted({n for xy in scores.values() for n, _ in xy}))
+    else:
+        _not_recorded(ax, "scores per round (set methods.seft.evaluate_rounds: every)")
+    ax.set_title("round policy's score (0-100 axis)", fontsize=9)
+    ax = axes[1]
+    if not _stacked(ax, rounds, "decisions"):
+        _not_recorded(ax, "decisions")
+    ax.set_title("reviser's decisions", fontsize=9)
+    ax = axes[2]
+    rewards = {n: r for n, r in rounds.items() if mean_of(r.get("reward_before")) is not None and mean_of(r.get("reward_after")) is not None}
+    if rewards:
+        x = range(len(rewards))
+        ax.bar([i - 0.2 for i in x], [mean_of(r["reward_before"]) for r in rewards.values()], width=0.4, label="before (original)")
+        ax.bar([i + 0.2 for i in x], [mean_of(r["reward_after"]) for r in rewards.values()], width=0.4, label="after (target)")
+        ax.set_xticks(list(x), [str(n) for n in rewards])
+        ax.legend(fontsize=7)
+    else:
+        _not_recorded(ax, "rewards (set methods.seft.reward_scoring)")
+    ax.set_title("mean reward before / after revision", fontsize=9)
+    ax = axes[3]
+    if not _stacked(ax, rounds, "filtered"):
+        _not_recorded(ax, "filter drops")
+    ax.set_title("targets dropped, by filter", fontsize=9)
+    for ax in axes:
+        ax.set_xlabel("evolution round")
+    targets = ", ".join(f"round {n}: {(r.get('targets') or {}).get('total', '?')}" for n, r in rounds.items())
+    note = (f"Targets trained on: {targets}." + (f" Round 0 = {round0}." if round0 else "")
+            + " Round R is the final policy (methods.seft.rounds).")
+    return Block(figures=[save_figure(ctx, fig, "seft_story", f"SEFT round by round ({run.id})",
+                                      "run.json model_metrics and the SEFT round records (round_stats.json, -rewards)", [run], note)])
+
+
 def _fraction_text(value: float) -> str:
     return f"{value:g}"
 
 
-def scaling_points(runs: list[RunData]) -> list[tuple[float, list[RunData], list[RunData]]]:
-    """Return [(pool fraction, runs plotted, runs left out)] over SEFT runs, by fraction.
+def sweep_points(runs: list[RunData], value_of: Callable[[RunData], Any], own_keys: set[str]) -> list[tuple[Any, list[RunData], list[RunData]]]:
+    """Return [(value, runs plotted, runs left out)] by value, over the runs ``value_of`` gives a value (None: not counted).
 
-    Only SEFT runs count (an absent ``pool_fraction`` is SEFT's default). Per fraction the
-    runs of a sweep that varies only the pool fraction come first, then runs outside any
-    sweep, then other sweeps' runs; of the first kind present, the runs sharing the config
-    of the first by run id (its seeds) are averaged and the rest are left out.
+    Per value the runs of a sweep whose points set only ``own_keys`` come first, then runs outside any sweep,
+    then other sweeps' runs; of the first kind present, the runs sharing the config of the first by run id
+    (its seeds) are averaged and the rest are left out.
     """
     def rank(run: RunData) -> int:
         point = run.sweep.get("point")
-        if isinstance(point, dict) and set(point) == {POOL_FRACTION}:
+        if isinstance(point, dict) and point and set(point) <= own_keys:
             return 0
         return 1 if not run.sweep else 2
 
-    by_fraction: dict[float, list[RunData]] = {}
+    by_value: dict[Any, list[RunData]] = {}
     for run in runs:
-        fraction = run.method_setting("pool_fraction") if run.method == "seft" else None
-        if isinstance(fraction, (int, float)):
-            by_fraction.setdefault(float(fraction), []).append(run)
+        value = value_of(run)
+        if value is not None:
+            by_value.setdefault(value, []).append(run)
     out = []
-    for fraction, members in sorted(by_fraction.items()):
+    for value, members in sorted(by_value.items()):
         members.sort(key=lambda r: (rank(r), r.id))
         best = [r for r in members if rank(r) == rank(members[0])]
         chosen = next(g.runs for g in group_runs(best) if members[0] in g.runs)
-        out.append((fraction, chosen, [r for r in members if r not in chosen]))
+        out.append((value, chosen, [r for r in members if r not in chosen]))
     return out
+
+
+def pool_fraction(run: RunData) -> float | None:
+    """Return a SEFT run's methods.seft.pool_fraction (None for other methods)."""
+    fraction = run.method_setting("pool_fraction") if run.method == "seft" else None
+    return float(fraction) if isinstance(fraction, (int, float)) else None
+
+
+def scaling_points(runs: list[RunData]) -> list[tuple[float, list[RunData], list[RunData]]]:
+    """Return [(pool fraction, runs plotted, runs left out)] over SEFT runs, by fraction (see sweep_points; an absent
+    ``pool_fraction`` is SEFT's default, and runs of a sweep that varies only the pool fraction come first)."""
+    return sweep_points(runs, pool_fraction, {POOL_FRACTION})
 
 
 @section("fig-scaling", "Figure: performance against the fraction of unannotated data", order=150, kind="figure")
@@ -189,7 +297,7 @@ def scaling(ctx: ReportContext) -> Block:
         xy = [(f, mean([(run.metrics(b.name) or {}).get(b.primary.key) for run in chosen])) for f, chosen, _ in points]
         xy = [(f, v * b.primary.scale) for f, v in xy if v is not None]
         if xy:
-            ax.plot([f for f, _ in xy], [v for _, v in xy], marker="o", label=_plotted(b))
+            ax.plot([f for f, _ in xy], [v for _, v in xy], marker="o", label=plotted_label(b))
     ax.set_xlabel("fraction of the unannotated prompt pool")
     ax.legend(fontsize=8)
     parts = []

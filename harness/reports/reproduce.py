@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import yaml
 
-from harness.config import CONFIG_DIR, Experiment
+from harness.config import Experiment
+from harness.config_files import resolve_config_path
 from harness.errors import HarnessError
 from harness.experiment import list_presets, load_experiment
 from harness.methods import METHODS
@@ -53,8 +53,7 @@ def hardware_needs(exp: Experiment) -> str:
              f"{engine.data_parallel_size})"]
     accelerate = exp.train.accelerate_config
     if accelerate:
-        path = Path(accelerate) if Path(accelerate).is_absolute() else CONFIG_DIR.parent / accelerate
-        launch = yaml.safe_load(path.read_text()) if path.is_file() else {}
+        launch = yaml.safe_load(resolve_config_path(accelerate, "accelerate", "train.accelerate_config").read_text())
         gpus = "CPU" if launch.get("use_cpu") else f"{launch.get('num_processes', '?')} CUDA GPUs"
         parts.append(f"training {launch.get('distributed_type', '?')} on {gpus} ({accelerate})")
     else:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
 from harness.benchmarks.base import MISSING, Benchmark, all_benchmarks
+from harness.config_files import config_layers
 from harness.report_sections import Block, ReportContext, Table, group_metric, judge_kinds, markers, mean, section
 from harness.reports.collect import MethodGroup, RunData
 from harness.reports.stats import holm, paired_bootstrap
 
-PUBLISHED_FILE = Path(__file__).with_name("published.yaml")
+PUBLISHED_FILE = "published.yaml"  # in the configuration folders (harness.config_files)
 
 
 def _num(value: float | None, digits: int = 2) -> str:
@@ -166,13 +166,19 @@ def main_comparison(ctx: ReportContext) -> Block:
     return Block(tables=tables)
 
 
-def load_published(path: Path = PUBLISHED_FILE) -> list[dict]:
+def load_published() -> list[dict]:
     """Return the published reference rows: {"setting", "method", "metrics": {benchmark: {metric: value}}, "source"}.
-    A row's ``checkpoint`` (what it evaluated) follows its method in brackets."""
-    raw = yaml.safe_load(path.read_text())
-    sources = {k: v["citation"] for k, v in raw["sources"].items()}
+    A row's ``checkpoint`` (what it evaluated) follows its method in brackets. The packaged published.yaml comes
+    first; $HARNESS_CONFIG_DIR/published.yaml adds sources and settings, a setting of the same name replacing
+    the packaged one."""
+    sources: dict[str, str] = {}
+    settings: dict[str, dict] = {}
+    for path in config_layers(PUBLISHED_FILE):
+        raw = yaml.safe_load(path.read_text()) or {}
+        sources.update({k: v["citation"] for k, v in (raw.get("sources") or {}).items()})
+        settings.update({setting["setting"]: setting for setting in raw.get("settings") or []})
     rows = []
-    for setting in raw["settings"]:
+    for setting in settings.values():
         for row in setting["rows"]:
             metrics = row.get("metrics") or {}
             cited = sorted({sources[s] for s in (row.get("sources") or {}).values()} or {sources[setting["source"]]})

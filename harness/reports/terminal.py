@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from harness.benchmarks.base import all_benchmarks
+from harness.report_sections import group_metric, markers
 from harness.reports.collect import RunData, from_run, group_runs
-from harness.reports.tables import main_frame, significance_frame
+from harness.reports.tables import main_frame, scored_benchmarks, significance_frame, significance_rows
 from harness.store import Run
 
 
@@ -35,3 +37,20 @@ def compare_text(runs: Iterable[Run | RunData]) -> str:
     lines.append(deltas.to_string(index=False) if not deltas.empty else
                  "  none: needs two methods with per-item judgments on shared prompts")
     return "\n".join(lines + _labels_text(data))
+
+
+def compare_data(runs: Iterable[Run | RunData]) -> dict:
+    """Return what `harness compare` shows, as numbers (`--json`): per method group its runs, honesty markers and
+    mean headline metrics by benchmark (each metric and its standard error); the paired differences (vs base and
+    SFT: Δ, 95% interval, p, Holm p); and the runs' labels."""
+    data = _as_run_data(runs)
+    groups = group_runs(data)
+    benchmarks = scored_benchmarks(groups)
+    methods = [{"method": g.name, "runs": [run.id for run in g.runs], "markers": markers(g.runs, all_benchmarks()),
+                "metrics": {b.name: {key: group_metric(g, b.name, key) for m in b.metrics for key in (m.key, m.se_key) if key}
+                            for b in benchmarks}}
+               for g in groups]
+    paired = [{"comparison": r["Comparison"], "benchmark": r["Benchmark"], "shared_items": r["Shared items"],
+               "seeds": r["Seeds"], "difference": r["Δ"], "ci95": list(r["95% CI"]), "p": r["p"], "p_holm": r["p (Holm)"]}
+              for r in significance_rows(groups)]
+    return {"methods": methods, "paired": paired, "labels": sorted({label for run in data for label in run.labels})}

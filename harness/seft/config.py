@@ -11,8 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from harness.config import LoraConfig, ModelRef, Strict
-from harness.config import DatasetSpec
+from harness.config import DatasetSpec, ModelRef, Strict, TrainOverrides
 from harness.engines.base import Sampling
 
 Decision = Literal["keep", "minor", "major"]
@@ -56,9 +55,10 @@ class DecodingConfig(Strict):
     top_p: float = Field(1.0, gt=0, le=1)
     max_new_tokens: int = Field(ge=1)
 
-    def sampling(self, seed: int) -> Sampling:
-        """Return these parameters as the engines' Sampling with ``seed``."""
-        return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=seed)
+    def sampling(self, seed: int, n: int = 1, stop: tuple[str, ...] = ()) -> Sampling:
+        """Return these parameters as the engines' Sampling: ``n`` samples from ``seed``, ending at ``stop``."""
+        return Sampling(temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=seed,
+                        n=n, stop=stop)
 
 
 class FilterConfig(Strict):
@@ -84,24 +84,6 @@ class FilterConfig(Strict):
         return self
 
 
-class ReviserTrainConfig(Strict):
-    """The reviser's SFT settings (mapped onto TRL's config like the shared `train` section).
-
-    bf16, gradient checkpointing and the accelerate config come from `train`: the training
-    stage applies them to every model it trains. ``lora``: None uses ``train.lora``, "off"
-    trains the reviser's full weights, and a LoRA section gives the reviser its own adapter.
-    """
-
-    lora: LoraConfig | Literal["off"] | None = None
-
-    learning_rate: float = Field(1e-4, gt=0)
-    num_train_epochs: float = Field(1.0, gt=0)
-    max_steps: int = 10
-    per_device_batch_size: int = Field(4, ge=1)
-    gradient_accumulation_steps: int = Field(1, ge=1)
-    max_seq_length: int = Field(512, ge=16)
-
-
 class ExternalSource(Strict):
     """External evolution: other models' responses (e.g. UltraFeedback completions) to revise.
 
@@ -119,8 +101,11 @@ class SeftConfig(Strict):
 
     # Reviser initialisation; None: the policy's base (models.policy).
     reviser_init: ModelRef | None = None
-    reviser_train: ReviserTrainConfig = ReviserTrainConfig()  # SFT on decision + target (completion-only loss)
-    template: str = "reviser-v1.txt"   # file in configs/seft/ (or a path); its sha256 keys the reviser data
+    # The reviser's SFT recipe (decision + target, completion-only loss) and the policy rounds' SFT recipe,
+    # each over the experiment's `train` (a LoRA `train` applies to both unless a recipe sets `lora`).
+    reviser_train: TrainOverrides = TrainOverrides()
+    train: TrainOverrides = TrainOverrides()
+    template: str = "reviser-v1.txt"   # file in the configuration folders' seft/ (or a path); its sha256 keys the reviser data
     decisions: DecisionConfig = DecisionConfig()
     # Reviser examples whose response or target is longer than this (words) are skipped
     # rather than truncated in training; None keeps all.

@@ -16,12 +16,14 @@ rounds or the pool fraction shares the reviser, and runs with more rounds share 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 from baselines.rlhf import REWARD_STAGE, reward_stage
 from harness.benchmarks.judging import judge_entry, judge_fingerprint, judge_resource
-from harness.config import Experiment, TrainConfig
+from harness.config import Experiment
 from harness.data.loader import load_dataset_records
+from harness.data.records import Prompt
 from harness.training_data import (
     BASE_MODEL,
     PREFERENCES,
@@ -39,9 +41,9 @@ from harness.seft.config import SeftConfig, reviser_init_model, round_sources
 from harness.seft.evolution import evolution_round, policy_sft_rows, revision_rows, round_selection
 from harness.seft.reviser_data import build_reviser_data
 from harness.seft.revision_checks import REVISIONS_FILE, run_judged, run_rewards
-from harness.seft.template import load_template
+from harness.seft.template import ReviserTemplate, load_template
 from harness.stages import Stage, StageContext
-from harness.train.stage import trainer_args, training_stage
+from harness.train.stage import training_stage
 
 REVISER_INIT = "model/seft-reviser-init"
 REVISER_DATA = "seft/reviser-data"
@@ -90,19 +92,19 @@ class SEFT:
             Stage(name=REVISER_DATA, version=1, needs=(PREFERENCES,), run=_run_reviser_data,
                   reads=("methods.seft.template", "methods.seft.decisions", "methods.seft.max_example_words"),
                   fingerprint=lambda e: load_template(seft_config(e).template).sha256),
-            training_stage(REVISER, "sft", start=reviser_start, needs=(REVISER_DATA,), rows=_reviser_rows,
-                           reads=("methods.seft.reviser_train",), args=_reviser_args, lora=_reviser_lora),
+            training_stage(REVISER, "sft", start=reviser_start, needs=(REVISER_DATA,), rows=_reviser_rows, reads=(),
+                           recipe="methods.seft.reviser_train"),
         ]
         if cfg.reward_scoring:
-            stages.append(reward_stage(exp))
+            stages.append(reward_stage())
         previous = BASE_MODEL
         for r in range(1, cfg.rounds + 1):
             stages += [
-                Stage(name=targets_stage(r), version=2, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
+                Stage(name=targets_stage(r), version=3, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
                       uses=("engine",), run=partial(_run_targets, r, previous),
                       fingerprint=lambda e, r=r: list(round_sources(seft_config(e), r))),
                 training_stage(round_stage(r), "sft", start=previous, needs=(targets_stage(r),),
-                               rows=partial(_round_rows, r), reads=(), args=lambda e: trainer_args(e.train)),
+                               rows=partial(_round_rows, r), reads=(), recipe="methods.seft.train"),
                 *self._check_stages(exp, cfg, r),
             ]
             previous = round_stage(r)
@@ -140,7 +142,9 @@ class SEFT:
         external_from = f" (external from round {cfg.external_from_round})" if cfg.external and cfg.external_from_round > 1 else ""
         scale = (f"seft: {cfg.rounds} round(s) of {per_round} pool prompts x {cfg.samples_per_prompt} samples, "
                  f"sources {'+'.join(cfg.evolution_order)}{external_from}, reviser template {cfg.template} (reconstruction, see docs/seft.md)")
-        return [*data_labels(exp), scale]
+        budgets = (f"seft: policy samples capped at {cfg.sampling.max_new_tokens} new tokens, "
+                   f"reviser outputs at {cfg.reviser_decoding.max_new_tokens}")
+        return [*data_labels(exp), scale, budgets]
 
     def preflight(self, exp: Experiment) -> None:
         """Raise HarnessError for a missing policy, reviser start, data plan or template (writes nothing)."""
@@ -157,17 +161,6 @@ class SEFT:
 
 def _init_ref(exp: Experiment):
     return reviser_init_model(seft_config(exp), exp.models)
-
-
-def _reviser_args(exp: Experiment) -> dict:
-    """Return the reviser's TRL config fields (methods.seft.reviser_train)."""
-    return trainer_args(TrainConfig(**seft_config(exp).reviser_train.model_dump(exclude={"lora"})))
-
-
-def _reviser_lora(exp: Experiment):
-    """Return the reviser's LoRA adapter: its own section, none ("off"), or train.lora."""
-    lora = seft_config(exp).reviser_train.lora
-    return None if lora == "off" else (lora or exp.train.lora)
 
 
 def _run_reviser_init(ctx: StageContext) -> dict:
@@ -194,26 +187,21 @@ def _round_rows(r: int, ctx: StageContext) -> tuple[list[dict], None]:
 
 def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
     """Round r: the policy samples, the reviser revises, the filters pick targets; writes targets + record."""
-    from harness.generation import generate_with_model
+    from harness.generation import generate_with_model, sample_with_model
 
     exp, cfg = ctx.exp, seft_config(ctx.exp)
+    template = load_template(cfg.template)
     prompts = round_selection(read_sets(ctx.input(PREFERENCES))["pool"], r, cfg.pool_fraction, cfg.prompts_per_round, exp.seed)
 
     def sample(chosen) -> list[list[str]]:
-        # k requests per prompt with their own seeds: k distinct, individually cached samples
-        requests = [GenerationRequest(f"{p.id}#{j}", tuple((m["role"], m["content"]) for m in p.messages()),
-                                      cfg.sampling.sampling(exp.seed + j))
-                    for p in chosen for j in range(cfg.samples_per_prompt)]
-        texts = [record["text"].strip() for record in generate_with_model(ctx, policy_stage, requests, f"seft-round-{r}-sample")]
-        k = cfg.samples_per_prompt
-        return [texts[i * k:(i + 1) * k] for i in range(len(chosen))]
+        samples = sample_with_model(ctx, policy_stage, sample_requests(cfg, chosen, exp.seed), f"seft-round-{r}-sample")
+        return [[record["text"].strip() for record in per_prompt] for per_prompt in samples]
 
     def revise(inputs) -> list[str]:
-        requests = [GenerationRequest(f"revise-{i}", (("user", text),), cfg.reviser_decoding.sampling(exp.seed))
-                    for i, text in enumerate(inputs)]
+        requests = revise_requests(cfg, template, inputs, exp.seed)
         return [record["text"] for record in generate_with_model(ctx, REVISER, requests, f"seft-round-{r}-revise")]
 
-    outcome = evolution_round(r, prompts, sample, revise, load_template(cfg.template), cfg, _external_records(exp, cfg, r))
+    outcome = evolution_round(r, prompts, sample, revise, template, cfg, _external_records(exp, cfg, r))
     write_rows(policy_sft_rows(outcome.targets), ctx.dir / TARGETS_FILE)
     write_rows(revision_rows(outcome.targets), ctx.dir / REVISIONS_FILE)
     policy, reviser = read_model(ctx.input(policy_stage)), read_model(ctx.input(REVISER))
@@ -223,6 +211,21 @@ def _run_targets(r: int, policy_stage: str, ctx: StageContext) -> dict:
     ctx.log(f"  round {r}: {record['targets']['total']} targets; decisions {record['decisions']}; filtered "
             f"{ {k: v for k, v in record['filtered'].items() if v} }")
     return {key: record[key] for key in ("prompts", "candidates", "decisions", "filtered", "targets", "policy")}
+
+
+def sample_requests(cfg: SeftConfig, prompts: Sequence[Prompt], seed: int) -> list[GenerationRequest]:
+    """Return the policy's sampling requests: one per prompt for its k samples. vLLM seeds sample j with the
+    request's seed + j, so they are the samples k separately seeded requests would give (perf/engine_options.py
+    checks it), and a prompt's samples share one batch."""
+    sampling = cfg.sampling.sampling(seed, n=cfg.samples_per_prompt)
+    return [GenerationRequest(p.id, tuple((m["role"], m["content"]) for m in p.messages()), sampling) for p in prompts]
+
+
+def revise_requests(cfg: SeftConfig, template: ReviserTemplate, inputs: Sequence[str], seed: int) -> list[GenerationRequest]:
+    """Return the reviser's requests for rendered inputs. A ``keep`` decision ends the output: its target is the
+    original, so the copy the reviser would write after it is never used (see ReviserTemplate.keep_stop)."""
+    sampling = cfg.reviser_decoding.sampling(seed, stop=(template.keep_stop(),))
+    return [GenerationRequest(f"revise-{i}", (("user", text),), sampling) for i, text in enumerate(inputs)]
 
 
 def _external_records(exp: Experiment, cfg: SeftConfig, r: int) -> list:

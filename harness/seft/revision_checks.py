@@ -12,6 +12,7 @@ which the reports merge into the round's record (harness/reports/collect.py ``se
 from __future__ import annotations
 
 import hashlib
+import json
 import statistics
 from collections.abc import Sequence
 
@@ -52,7 +53,11 @@ def run_rewards(targets_stage: str, reward_stage: str, ctx: StageContext) -> dic
     rows = read_revisions(ctx, targets_stage)
     model = read_model(ctx.input(reward_stage))
     texts = [[*row["prompt"], {"role": "assistant", "content": text}] for row in rows for text in (row["original"], row["target"])]
-    scores = reward_scores(model.path, texts, max_length=ctx.exp.train.max_seq_length)
+    # a kept original is its own target, and a prompt's samples can repeat: score each conversation once
+    unique = list({json.dumps(text): text for text in texts}.items())
+    score_of = dict(zip((k for k, _ in unique), reward_scores(model.path, [text for _, text in unique],
+                                                               max_length=ctx.exp.train.max_seq_length)))
+    scores = [score_of[json.dumps(text)] for text in texts]
     before, after = scores[0::2], scores[1::2]
     summary = {**reward_summary(rows, before, after), "reward_model": model.reference}
     ctx.log(f"  reward before {summary['reward_before']} -> after {summary['reward_after']} over {len(rows)} targets")

@@ -1,6 +1,6 @@
 """The reviser's versioned template: render its input and target, parse its output.
 
-A template file (configs/seft/reviser-v1.txt) has an ``== input ==`` section with
+A template file (harness/configs/seft/reviser-v1.txt) has an ``== input ==`` section with
 {prompt} and {response} and an ``== target ==`` section with {decision} and {revision}.
 The parser is derived from the target section, so the file is the one place the output
 format is written down. A malformed output is a ParsedRevision with a failure reason,
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from harness.config import CONFIG_DIR
+from harness.config_files import find_config, list_configs
 from harness.data.records import Message
 from harness.errors import HarnessError
 from harness.seft.decisions import DECISIONS
 
-TEMPLATE_DIR = CONFIG_DIR / "seft"
+TEMPLATE_FOLDER = "seft"  # in the configuration folders (harness.config_files)
 _SECTION = re.compile(r"^== (input|target) ==[ \t]*$", re.MULTILINE)
 PARSE_FAILURES = ("empty", "no_decision", "unknown_decision", "no_revision")
 
@@ -57,6 +57,15 @@ class ReviserTemplate:
     def render_target(self, decision: str, revision: str) -> str:
         """Return what the reviser should write: the decision tag and the revised text."""
         return self.target.format(decision=decision, revision=revision)
+
+    def keep_stop(self) -> str:
+        """Return the text that ends a ``keep`` decision as the target section writes it ("<decision>keep</decision>").
+
+        After it the reviser only copies the original, which the target for ``keep`` is anyway:
+        generation may stop there, and the output still parses as ``keep``.
+        """
+        before, between, _ = self._literals
+        return f"{before.strip()}keep{between.split()[0]}"
 
     def parse(self, output: str) -> ParsedRevision:
         """Return the decision and revision in ``output``, or a ParsedRevision naming the failure."""
@@ -101,13 +110,15 @@ def conversation_text(messages: Sequence[Message]) -> str:
 
 
 def load_template(name: str) -> ReviserTemplate:
-    """Return the template ``name``: a file in configs/seft/ or a path to one."""
+    """Return the template ``name``: a path to one, or a file of the configuration folders' seft/ (the packaged
+    reviser-v1.txt, or one in $HARNESS_CONFIG_DIR/seft)."""
     path = Path(name).expanduser()
     if not path.is_file():
-        path = TEMPLATE_DIR / name
-    if not path.is_file():
-        known = ", ".join(sorted(p.name for p in TEMPLATE_DIR.glob("*.txt"))) or "none"
-        raise HarnessError(f"methods.seft.template: no template {name!r} (in {TEMPLATE_DIR}: {known})")
+        found = find_config(f"{TEMPLATE_FOLDER}/{name}")
+        if found is None:
+            known = ", ".join(f"{n}.txt" for n in list_configs(TEMPLATE_FOLDER, ".txt")) or "none"
+            raise HarnessError(f"methods.seft.template: no template {name!r} (templates: {known}; or give a path)")
+        path = found.path
     return parse_template(path.read_text(), path.name)
 
 

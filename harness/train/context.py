@@ -13,11 +13,16 @@ from typing import Any
 from harness.errors import HarnessError
 from harness.io import iter_jsonl
 from harness.train.job import TrainJob
+from harness.train.trl_fields import import_class
 
-# Harness defaults for every TRL config; a job's `args` override them. TRL's own defaults
-# differ on purpose: it turns on bf16 and gradient checkpointing, which fail or cost time on CPU.
-DEFAULT_SAVE_STEPS = 20
-DEFAULT_SAVE_TOTAL_LIMIT = 2
+# The harness's values for every TRL config, under the trainer's defaults and the job's args: a loss
+# logged every step (the curves and the progress line), checkpoints every 20 steps, two kept, no tqdm bar
+# in the log file, tokens counted for the compute record. bf16 and gradient checkpointing come from the
+# job (TRL turns both on by default, which fails or costs time on CPU).
+HARNESS_DEFAULTS = {
+    "logging_steps": 1, "save_strategy": "steps", "save_steps": 20, "save_total_limit": 2, "disable_tqdm": True,
+    "include_num_input_tokens_seen": "non_padding", "report_to": "none",
+}
 
 
 def cuda_available() -> bool:
@@ -37,30 +42,25 @@ def read_records(path: str | Path) -> list[dict]:
 
 @dataclasses.dataclass
 class TrainContext:
-    """The job plus loaders that apply its settings (device, precision, LoRA, quantization)."""
+    """The job plus loaders that apply its settings (device, precision, LoRA, quantization); ``trainer`` is the
+    job's registered trainer (harness.train.trainers: its TRL config class and defaults)."""
 
     job: TrainJob
+    trainer: Any
 
     def __post_init__(self) -> None:
         self.tokenizer = load_tokenizer(self.job.model)
 
-    def config(self, config_cls: type, **defaults: Any) -> Any:
-        """Return ``config_cls`` (a TRL config dataclass) built from harness defaults, the trainer's
-        ``defaults`` and the job's ``args``, in increasing priority; unknown fields are refused."""
+    def config(self, **machine: Any) -> Any:
+        """Return the job's TRL config (its trainer's class) from ``config_values``, with ``machine``'s values
+        (what this machine decides, e.g. vLLM generation) under the job's args; unknown fields are refused."""
+        config_cls = import_class(self.trainer.config)
         known = {field.name for field in dataclasses.fields(config_cls)}
         unknown = sorted(set(self.job.args) - known)
         if unknown:
             raise HarnessError(
                 f"unknown {config_cls.__name__} field(s) in the '{self.job.trainer}' job args: {', '.join(unknown)}")
-        job = self.job
-        values = {
-            "output_dir": job.output_dir, "seed": job.seed, "bf16": job.bf16, "use_cpu": not cuda_available(),
-            "gradient_checkpointing": job.gradient_checkpointing, "report_to": "none", "logging_steps": 1,
-            "save_strategy": "steps", "save_steps": DEFAULT_SAVE_STEPS, "save_total_limit": DEFAULT_SAVE_TOTAL_LIMIT,
-            "disable_tqdm": True, "include_num_input_tokens_seen": "non_padding",
-            **defaults, **job.args,
-        }
-        return config_cls(**values)
+        return config_cls(**config_values(self.job, self.trainer.defaults, machine, use_cpu=not cuda_available()))
 
     def causal_lm(self, path: str | None = None) -> Any:
         """Return the causal LM at ``path`` (default: the job's model), quantized when the job asks."""
@@ -111,6 +111,16 @@ class TrainContext:
         if convert is not None:
             records = [row for record in records for row in convert(record)]
         return Dataset.from_list(records)
+
+
+def config_values(job: TrainJob, trainer_defaults: dict, machine: dict | None = None, **settings: Any) -> dict[str, Any]:
+    """Return every TRL config value of ``job``, lowest priority first: its output folder, seed, bf16 and
+    gradient checkpointing (and ``settings`` such as use_cpu), HARNESS_DEFAULTS, its trainer's defaults,
+    ``machine`` (what this machine decides), then ``job.args``."""
+    return {
+        "output_dir": job.output_dir, "seed": job.seed, "bf16": job.bf16, "gradient_checkpointing": job.gradient_checkpointing,
+        **settings, **HARNESS_DEFAULTS, **trainer_defaults, **(machine or {}), **job.args,
+    }
 
 
 def load_tokenizer(path: str) -> Any:

@@ -24,10 +24,13 @@ def reward_scores(model_path: str, conversations: Sequence[Sequence[dict]], *, b
     model = AutoModelForSequenceClassification.from_pretrained(model_path, torch_dtype=torch.float32).to(device).eval()
     model.config.pad_token_id = tokenizer.pad_token_id
     texts = [tokenizer.apply_chat_template(list(conversation), tokenize=False) for conversation in conversations]
-    scores: list[float] = []
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))  # batches of similar length: little padding
+    scores: list[float] = [0.0] * len(texts)
     with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(texts[start:start + batch_size], return_tensors="pt", padding=True, truncation=True,
+        for start in range(0, len(order), batch_size):
+            chosen = order[start:start + batch_size]
+            batch = tokenizer([texts[i] for i in chosen], return_tensors="pt", padding=True, truncation=True,
                               max_length=max_length, add_special_tokens=False).to(device)
-            scores += model(**batch).logits[:, 0].float().tolist()
+            for i, score in zip(chosen, model(**batch).logits[:, 0].float().tolist()):
+                scores[i] = score
     return scores

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -19,28 +20,53 @@ from harness.errors import HarnessError
 from harness.train.checks import check_job
 from harness.train.context import TrainContext
 from harness.train.job import TrainJob, read_job
+from harness.train.progress import PROGRESS_ENV, progress_callback
 from harness.train.trainers import TRAINERS
 
-TRAINER_STATE = "trainer_state.json"  # transformers writes it last: its presence marks a complete checkpoint
+TRAINER_STATE = "trainer_state.json"  # rank 0 writes it last: its presence marks a complete checkpoint
 
 
-def last_checkpoint(output_dir: str | Path) -> Path | None:
-    """Return the newest complete `checkpoint-N` folder in ``output_dir``, or None."""
+def last_checkpoint(output_dir: str | Path, processes: int = 1) -> Path | None:
+    """Return the newest complete `checkpoint-N` folder in ``output_dir``, or None.
+
+    Complete: rank 0 wrote trainer_state.json (its last file) and, when ``processes`` > 1 ranks
+    saved their RNG states, every rank's rng_state_<rank>.pth is there too (transformers does not
+    wait for the other ranks before rank 0 writes the state; a rank resuming without its RNG state
+    would not continue the run's randomness).
+    """
     folder = Path(output_dir)
     if not folder.is_dir():
         return None
-    complete = [path for path in folder.glob("checkpoint-*")
-                if path.name.removeprefix("checkpoint-").isdigit() and (path / TRAINER_STATE).is_file()]
-    return max(complete, key=lambda path: int(path.name.removeprefix("checkpoint-")), default=None)
+
+    def complete(path: Path) -> bool:
+        if not path.name.removeprefix("checkpoint-").isdigit() or not (path / TRAINER_STATE).is_file():
+            return False
+        ranks = [path / f"rng_state_{rank}.pth" for rank in range(processes)] if processes > 1 else []
+        return not ranks or not ranks[0].is_file() or all(rank.is_file() for rank in ranks)
+
+    return max(filter(complete, folder.glob("checkpoint-*")),
+               key=lambda path: int(path.name.removeprefix("checkpoint-")), default=None)
 
 
 def train(job: TrainJob) -> dict:
     """Train ``job`` to completion; return the compute summary written to ``job.compute_file``."""
+    from transformers import set_seed
+
     check_job(job)
     started = time.monotonic()
-    ctx = TrainContext(job)
-    trainer = TRAINERS.get(job.trainer)(job, ctx)
-    resume = last_checkpoint(job.output_dir)
+    # Before the models load: a freshly initialised head (the reward model's score layer) must not
+    # depend on the process's unseeded RNG, or no two runs (one process or several) start alike.
+    set_seed(job.seed)
+    builder = TRAINERS.get(job.trainer)
+    ctx = TrainContext(job, builder)
+    trainer = builder.build(job, ctx)
+    if trainer.train_dataset is not None and len(trainer.train_dataset) == 0:
+        raise HarnessError(f"no training example of {job.train_file} is left after tokenization: TRL drops rows whose "
+                           f"completion is cut off entirely at max_length {job.args.get('max_length', '(default)')}")
+    check_sharding(trainer)
+    if os.environ.get(PROGRESS_ENV):
+        trainer.add_callback(progress_callback(os.environ[PROGRESS_ENV]))
+    resume = last_checkpoint(job.output_dir, trainer.accelerator.num_processes)
     train_started = time.monotonic()
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     train_s = time.monotonic() - train_started
@@ -52,6 +78,7 @@ def train(job: TrainJob) -> dict:
         "train_s": round(train_s, 3),
         "process_s": round(time.monotonic() - started, 3),
         "device": _device(trainer),
+        **batch_record(trainer),
         "peak_memory_mb": _peak_memory_mb(),
         "final_loss": _final_loss(trainer.state.log_history),
         "resumed_from": str(resume) if resume else None,
@@ -87,6 +114,33 @@ def _merge_adapter(job: TrainJob, adapter_dir: Path) -> None:
     dtype = torch.bfloat16 if job.bf16 or job.quantization else torch.float32
     merged = loader.from_pretrained(str(adapter_dir), dtype=dtype).merge_and_unload()
     merged.save_pretrained(str(job.final_dir))
+
+
+def check_sharding(trainer) -> None:
+    """Raise HarnessError when the accelerate config asked for FSDP and accelerate did not apply it.
+
+    accelerate 1.16 enables its FSDP plugin only for GPU-type process groups; CPU processes (gloo)
+    with an FSDP config silently train as plain DDP, every rank holding the whole model.
+    """
+    import accelerate
+    from accelerate.utils import DistributedType, parse_flag_from_env
+
+    applied = trainer.accelerator.distributed_type
+    if parse_flag_from_env("ACCELERATE_USE_FSDP") and applied != DistributedType.FSDP:
+        raise HarnessError(
+            f"the accelerate config asks for FSDP, but accelerate {accelerate.__version__} runs these "
+            f"{trainer.args.device.type} processes as {applied.value} (it applies FSDP on GPU-type devices only): "
+            "nothing would be sharded; on CPU use accelerate_config: cpu-ddp")
+
+
+def batch_record(trainer) -> dict:
+    """Return the run's process count and batch sizes: {"processes", "per_device_batch",
+    "gradient_accumulation", "global_batch"} (global = per device x processes x accumulation; for
+    RLOO/GRPO the batch counts completions)."""
+    processes = trainer.accelerator.num_processes
+    per_device, accumulation = trainer.args.per_device_train_batch_size, trainer.args.gradient_accumulation_steps
+    return {"processes": processes, "per_device_batch": per_device, "gradient_accumulation": accumulation,
+            "global_batch": per_device * processes * accumulation}
 
 
 def _device(trainer) -> str:

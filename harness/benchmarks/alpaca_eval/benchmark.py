@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from harness.benchmarks.alpaca_eval import stages as pipeline
+from harness.benchmarks.alpaca_eval.export import write_model_outputs
 from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
 from harness.benchmarks.alpaca_eval.outputs import import_published, read_json_list, validate_outputs
 from harness.benchmarks.alpaca_eval.settings import N_FULL, NAME, AlpacaEvalConfig, AlpacaEvalSettings, settings
@@ -44,6 +45,7 @@ class AlpacaEval(Benchmark):
     failure_key = "n_missing"
     outputs_suffixes = (".json", ".json.gz")
     published_runs = True
+    exports = {"alpaca_eval": write_model_outputs}  # model_outputs.json for alpaca_eval evaluate / the leaderboard
 
     # generate -> judge -> score for a model stage, this config's labels, and stand-in judge requests
     stages = staticmethod(pipeline.stages)
@@ -72,10 +74,18 @@ class AlpacaEval(Benchmark):
         """Return alpaca_eval's own answer length (2048 new tokens)."""
         return {"generation.max_new_tokens": pipeline.PROTOCOL_MAX_NEW_TOKENS}
 
-    def item_scores(self, run: RunFiles, model: str = POLICY) -> dict[str, float]:
-        """Return {instruction: win in points} (reference preferred 0, model 100, tie 50); items without a verdict left out."""
+    def item_scores(self, run: RunFiles, model: str = POLICY, metric: str | None = None) -> dict[str, float]:
+        """Return {instruction: win in points} (reference preferred 0, model 100, tie 50) for the win rate, items without
+        a verdict left out; {} for the LC win rate and the length (no per-item score)."""
+        if self.metric(metric) is not WIN_RATE:
+            return {}
         return {a["instruction"]: 100.0 * (float(a["preference"]) - 1.0)
                 for a in annotations(run, model) or [] if a.get("preference") is not None}
+
+    def answers(self, run: RunFiles, model: str = POLICY) -> dict[str, str]:
+        """Return {instruction: output} from the generate stage's model_outputs.json ({} when absent)."""
+        path = run.stage_file(stage_names(NAME, model).generate, "model_outputs.json")
+        return {o["instruction"]: o["output"] for o in read_json(path)} if path else {}
 
     def drilldown(self, runs: Sequence[tuple[str, RunFiles]]) -> list[dict]:
         """Return per-instruction rows: the reference output, and each method's output and verdict."""

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 from harness.benchmarks.base import BENCHMARKS, MISSING, POLICY, Benchmark, Metric, OutsideOutputs, RunFiles, stage_names
 from harness.benchmarks.mt_bench import stages as pipeline
 from harness.benchmarks.mt_bench.answers import load_answers
+from harness.benchmarks.mt_bench.export import write_fastchat
 from harness.benchmarks.mt_bench.loaders import load_mt_bench_questions
 from harness.benchmarks.mt_bench.settings import N_FULL, NAME, PROTOCOL_MAX_NEW_TOKENS, MTBenchConfig, MTBenchSettings
 from harness.config import Experiment
@@ -16,6 +17,7 @@ from harness.errors import HarnessError
 from harness.io import iter_jsonl, read_json
 
 TURN_BREAK = "\n\n--- turn 2 ---\n\n"
+TURNS_AVERAGED = {"average": (1, 2), "turn_1": (1,), "turn_2": (2,)}  # headline metric -> the turns it averages
 
 
 @BENCHMARKS.register
@@ -32,6 +34,7 @@ class MTBench(Benchmark):
     failure_key = "n_failed"
     limit_key = "per_category"
     outputs_suffixes = (".jsonl", ".jsonl.gz")
+    exports = {"fastchat": write_fastchat}  # FastChat llm_judge's model_answer/ and model_judgment/ files
 
     # generate -> judge -> score for a model stage, this config's labels, and stand-in judge requests
     stages = staticmethod(pipeline.stages)
@@ -54,10 +57,17 @@ class MTBench(Benchmark):
         """Return FastChat's answer length (1024 new tokens)."""
         return {f"eval.{NAME}.max_new_tokens": PROTOCOL_MAX_NEW_TOKENS}
 
-    def item_scores(self, run: RunFiles, model: str = POLICY) -> dict[str, float]:
-        """Return {"question_id/turn": score 1-10}; unscored judgments left out."""
+    def item_scores(self, run: RunFiles, model: str = POLICY, metric: str | None = None) -> dict[str, float]:
+        """Return {"question_id/turn": score 1-10} of the turns ``metric`` averages (the average: both, turn_1 or
+        turn_2: that one); unscored judgments left out."""
+        turns = TURNS_AVERAGED[self.metric(metric).key]
         return {f"{j['question_id']}/{j['turn']}": float(j["score"]) for j in judgments(run, model) or []
-                if j.get("score") is not None}
+                if j.get("score") is not None and j["turn"] in turns}
+
+    def answers(self, run: RunFiles, model: str = POLICY) -> dict[str, str]:
+        """Return {"question_id/turn": answer} from the generate stage's answers.jsonl ({} when absent)."""
+        return {f"{qid}/{turn}": text for qid, turns in (answers_of(run, model) or {}).items()
+                for turn, text in enumerate(turns, 1)}
 
     def drilldown(self, runs: Sequence[tuple[str, RunFiles]]) -> list[dict]:
         """Return per-question rows: both turns' prompts, and each method's answers with the judge's per-turn scores."""

@@ -7,15 +7,22 @@ from harness.train.job import TrainJob
 from harness.train.trainers import TRAINERS
 
 
-@TRAINERS.register("dpo")
-def build(job: TrainJob, ctx: TrainContext):
-    """Return a DPOTrainer for the job; the reference is ``job.ref_model`` or a frozen copy of the policy
-    (with LoRA: the policy with its adapter disabled)."""
-    from trl import DPOConfig, DPOTrainer
+@TRAINERS.register
+class DPO:
+    """DPOTrainer on conversational pairs."""
 
-    args = ctx.config(DPOConfig)
-    ref_model = ctx.causal_lm(job.ref_model) if job.ref_model else None
-    return DPOTrainer(
-        model=ctx.causal_lm(), ref_model=ref_model, args=args, processing_class=ctx.tokenizer,
-        train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
-        peft_config=ctx.lora())
+    name = "dpo"
+    config = "trl:DPOConfig"
+    defaults: dict = {}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return a DPOTrainer for the job; the reference is ``job.ref_model`` or a frozen copy of the policy
+        (with LoRA: the policy with its adapter disabled)."""
+        from trl import DPOTrainer
+
+        ref_model = ctx.causal_lm(job.ref_model) if job.ref_model else None
+        return DPOTrainer(
+            model=ctx.causal_lm(), ref_model=ref_model, args=ctx.config(), processing_class=ctx.tokenizer,
+            train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
+            peft_config=ctx.lora())

@@ -29,39 +29,62 @@ class _CountsPairTokens:
         self.state.num_input_tokens_seen += self.accelerator.gather(tokens.to(self.args.device)).sum().item()
 
 
-def _build_reference_free(job: TrainJob, ctx: TrainContext, config_cls: type, trainer_cls: type, **defaults):
+def _build_reference_free(job: TrainJob, ctx: TrainContext, trainer_cls: type):
     """Return ``trainer_cls`` (with pair-token counting) on the job's preference pairs."""
     counted = type(trainer_cls.__name__, (_CountsPairTokens, trainer_cls), {})
     return counted(
-        model=ctx.causal_lm(), args=ctx.config(config_cls, **defaults), processing_class=ctx.tokenizer,
+        model=ctx.causal_lm(), args=ctx.config(), processing_class=ctx.tokenizer,
         train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
         peft_config=ctx.lora())
 
 
-@TRAINERS.register("orpo")
-def build_orpo(job: TrainJob, ctx: TrainContext):
-    """Return an ORPOTrainer (odds-ratio preference optimisation, no reference model)."""
-    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+@TRAINERS.register
+class ORPO:
+    """ORPOTrainer: odds-ratio preference optimisation, no reference model."""
 
-    return _build_reference_free(job, ctx, ORPOConfig, ORPOTrainer)
+    name = "orpo"
+    config = "trl.experimental.orpo:ORPOConfig"
+    defaults: dict = {}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return an ORPOTrainer for the job."""
+        from trl.experimental.orpo import ORPOTrainer
+
+        return _build_reference_free(job, ctx, ORPOTrainer)
 
 
-@TRAINERS.register("cpo")
-def build_cpo(job: TrainJob, ctx: TrainContext):
-    """Return a CPOTrainer; `args: {loss_type: simpo, cpo_alpha: 0}` makes it SimPO."""
-    from trl.experimental.cpo import CPOConfig, CPOTrainer
+@TRAINERS.register
+class CPO:
+    """CPOTrainer; `args: {loss_type: simpo, cpo_alpha: 0}` makes it SimPO."""
 
-    return _build_reference_free(job, ctx, CPOConfig, CPOTrainer)
+    name = "cpo"
+    config = "trl.experimental.cpo:CPOConfig"
+    defaults: dict = {}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return a CPOTrainer for the job."""
+        from trl.experimental.cpo import CPOTrainer
+
+        return _build_reference_free(job, ctx, CPOTrainer)
 
 
-@TRAINERS.register("kto")
-def build_kto(job: TrainJob, ctx: TrainContext):
-    """Return a KTOTrainer on the job's pairs made unpaired; the reference is ``job.ref_model``
-    or a frozen copy of the policy."""
-    from trl import KTOConfig, KTOTrainer
+@TRAINERS.register
+class KTO:
+    """KTOTrainer on the job's pairs made unpaired."""
 
-    ref_model = ctx.causal_lm(job.ref_model) if job.ref_model else None
-    return KTOTrainer(
-        model=ctx.causal_lm(), ref_model=ref_model, args=ctx.config(KTOConfig), processing_class=ctx.tokenizer,
-        train_dataset=ctx.dataset(job.train_file, unpaired), eval_dataset=ctx.dataset(job.eval_file, unpaired),
-        peft_config=ctx.lora())
+    name = "kto"
+    config = "trl:KTOConfig"
+    defaults: dict = {}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return a KTOTrainer; the reference is ``job.ref_model`` or a frozen copy of the policy."""
+        from trl import KTOTrainer
+
+        ref_model = ctx.causal_lm(job.ref_model) if job.ref_model else None
+        return KTOTrainer(
+            model=ctx.causal_lm(), ref_model=ref_model, args=ctx.config(), processing_class=ctx.tokenizer,
+            train_dataset=ctx.dataset(job.train_file, unpaired), eval_dataset=ctx.dataset(job.eval_file, unpaired),
+            peft_config=ctx.lora())

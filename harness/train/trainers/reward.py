@@ -7,14 +7,20 @@ from harness.train.job import TrainJob
 from harness.train.trainers import TRAINERS
 
 
-@TRAINERS.register("reward")
-def build(job: TrainJob, ctx: TrainContext):
-    """Return a RewardTrainer that turns the job's model into a one-score sequence classifier;
-    its evaluation on ``eval_file`` reports held-out pair accuracy (eval_accuracy)."""
-    from trl import RewardConfig, RewardTrainer
+@TRAINERS.register
+class Reward:
+    """RewardTrainer: the job's model becomes a one-score sequence classifier."""
 
-    args = ctx.config(RewardConfig)
-    return RewardTrainer(
-        model=ctx.sequence_classifier(), args=args, processing_class=ctx.tokenizer,
-        train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
-        peft_config=ctx.lora("SEQ_CLS"))
+    name = "reward"
+    config = "trl:RewardConfig"
+    defaults: dict = {}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return a RewardTrainer; its evaluation on ``eval_file`` reports held-out pair accuracy (eval_accuracy)."""
+        from trl import RewardTrainer
+
+        return RewardTrainer(
+            model=ctx.sequence_classifier(), args=ctx.config(), processing_class=ctx.tokenizer,
+            train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
+            peft_config=ctx.lora("SEQ_CLS"))

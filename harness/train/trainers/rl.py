@@ -27,30 +27,48 @@ def _generation_defaults(job: TrainJob) -> dict:
     return {"use_vllm": False}
 
 
-def _build(job: TrainJob, ctx: TrainContext, config_cls: type, trainer_cls: type):
+def _build(job: TrainJob, ctx: TrainContext, trainer_cls: type):
     """Return ``trainer_cls`` on the job's prompts with the job's reward model as the reward function."""
     if job.reward_model is None:
         raise HarnessError(f"the '{job.trainer}' trainer needs reward_model (a sequence-classification model folder)")
-    # TRL counts prompt + completion tokens itself; transformers' counter finds no input_ids here.
-    args = ctx.config(config_cls, beta=DEFAULT_BETA, include_num_input_tokens_seen="no", **_generation_defaults(job))
     return trainer_cls(
-        model=ctx.causal_lm(), reward_funcs=ctx.sequence_classifier(job.reward_model), args=args,
+        model=ctx.causal_lm(), reward_funcs=ctx.sequence_classifier(job.reward_model), args=ctx.config(**_generation_defaults(job)),
         train_dataset=ctx.dataset(job.train_file), eval_dataset=ctx.dataset(job.eval_file),
         processing_class=ctx.tokenizer, reward_processing_classes=load_tokenizer(job.reward_model),
         peft_config=ctx.lora())
 
 
-@TRAINERS.register("rloo")
-def build_rloo(job: TrainJob, ctx: TrainContext):
-    """Return an RLOOTrainer (per_device_train_batch_size counts completions: a multiple of num_generations)."""
-    from trl import RLOOConfig, RLOOTrainer
-
-    return _build(job, ctx, RLOOConfig, RLOOTrainer)
+# TRL counts prompt + completion tokens itself; transformers' counter finds no input_ids here.
+RL_DEFAULTS = {"beta": DEFAULT_BETA, "include_num_input_tokens_seen": "no"}
 
 
-@TRAINERS.register("grpo")
-def build_grpo(job: TrainJob, ctx: TrainContext):
-    """Return a GRPOTrainer with KL to the reference (beta defaults to DEFAULT_BETA, not TRL's 0)."""
-    from trl import GRPOConfig, GRPOTrainer
+@TRAINERS.register
+class RLOO:
+    """RLOOTrainer (per_device_train_batch_size counts completions: a multiple of num_generations)."""
 
-    return _build(job, ctx, GRPOConfig, GRPOTrainer)
+    name = "rloo"
+    config = "trl:RLOOConfig"
+    defaults = RL_DEFAULTS
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return an RLOOTrainer for the job."""
+        from trl import RLOOTrainer
+
+        return _build(job, ctx, RLOOTrainer)
+
+
+@TRAINERS.register
+class GRPO:
+    """GRPOTrainer with KL to the reference (beta defaults to DEFAULT_BETA, not TRL's 0)."""
+
+    name = "grpo"
+    config = "trl:GRPOConfig"
+    defaults = RL_DEFAULTS
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return a GRPOTrainer for the job."""
+        from trl import GRPOTrainer
+
+        return _build(job, ctx, GRPOTrainer)

@@ -19,13 +19,20 @@ def prompt_completion(record: dict) -> list[dict]:
     return [{"prompt": messages[:-1], "completion": messages[-1:]}]
 
 
-@TRAINERS.register("sft")
-def build(job: TrainJob, ctx: TrainContext):
-    """Return an SFTTrainer for the job (prompt-completion data, completion-only loss)."""
-    from trl import SFTConfig, SFTTrainer
+@TRAINERS.register
+class SFT:
+    """SFTTrainer on prompt-completion data, completion-only loss."""
 
-    args = ctx.config(SFTConfig, completion_only_loss=True)
-    return SFTTrainer(
-        model=ctx.causal_lm(), args=args, processing_class=ctx.tokenizer,
-        train_dataset=ctx.dataset(job.train_file, prompt_completion),
-        eval_dataset=ctx.dataset(job.eval_file, prompt_completion), peft_config=ctx.lora())
+    name = "sft"
+    config = "trl:SFTConfig"
+    defaults = {"completion_only_loss": True}
+
+    @staticmethod
+    def build(job: TrainJob, ctx: TrainContext):
+        """Return an SFTTrainer for the job."""
+        from trl import SFTTrainer
+
+        return SFTTrainer(
+            model=ctx.causal_lm(), args=ctx.config(), processing_class=ctx.tokenizer,
+            train_dataset=ctx.dataset(job.train_file, prompt_completion),
+            eval_dataset=ctx.dataset(job.eval_file, prompt_completion), peft_config=ctx.lora())

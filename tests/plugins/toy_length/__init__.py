@@ -57,7 +57,8 @@ class ToyLength(Benchmark):
         """Return the two prompts."""
         return list(PROMPTS.values())
 
-    def item_scores(self, run: RunFiles, model: str = POLICY) -> dict[str, float]:
-        """Return {prompt key: answer length}."""
+    def item_scores(self, run: RunFiles, model: str = POLICY, metric: str | None = None) -> dict[str, float]:
+        """Return {prompt key: answer length} (its one metric)."""
+        self.metric(metric)  # an unknown key is an error
         path = run.stage_file(stage_names(NAME, model).generate, OUTPUTS)
         return {key: float(len(text)) for key, text in (read_json(path) if path else {}).items()}
