@@ -8,6 +8,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import astuple
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from harness.benchmarks.ifeval.checkers import NLTK_DATA_DIR, lm_eval_ifeval
 from harness.benchmarks.ifeval.prompts import DATA_FILE, IFEvalPrompt, load_prompts, select_subset, subset_label
 from harness.benchmarks.ifeval.protocol import MAX_NEW_TOKENS, cap_label
 from harness.benchmarks.ifeval.responses import read_responses
-from harness.benchmarks.ifeval.scoring import score_responses
+from harness.benchmarks.ifeval.scoring import (INST_LOOSE, INST_STRICT, PROMPT_LOOSE, PROMPT_STRICT, PromptVerdict, aggregate,
+                                               score_responses)
 from harness.errors import HarnessError
 
 FIXTURE = Path(__file__).parent / "fixtures" / "ifeval" / "gpt4_responses.jsonl"
@@ -150,6 +152,25 @@ def test_verdicts_do_not_depend_on_the_random_state_or_the_other_prompts(prompts
         score_responses([IFEvalPrompt(1, "p", ("nope:nothing",), ({},))], ["r"])
 
 
+def test_instruction_level_interval_treats_prompts_as_the_units():
+    def verdict(key, followed):
+        return PromptVerdict(key, tuple(f"g:t{i}" for i in range(len(followed))), tuple(followed), tuple(followed))
+
+    # 3 + 1 + 2 instructions, 2 + 0 + 2 followed: p = 4/6; residuals f - p*g = 0, -2/3, 2/3.
+    metrics = aggregate([verdict(1, (True, True, False)), verdict(2, (False,)), verdict(3, (True, True))])
+    assert metrics.inst_level_strict_acc == metrics.inst_level_loose_acc == pytest.approx(4 / 6)
+    stderr = (3 / 2 * (4 / 9 + 4 / 9)) ** 0.5 / 6
+    for name in (INST_STRICT, INST_LOOSE):
+        assert metrics.intervals[name].stderr == pytest.approx(stderr, rel=1e-12)
+        assert 4 / 6 - metrics.intervals[name].low == pytest.approx(1.959964 * stderr, rel=1e-5)
+        assert metrics.intervals[name].high == 1.0  # clipped
+    # One instruction per prompt: instruction level and prompt level are the same mean, with the same interval.
+    single = aggregate([verdict(k, (f,)) for k, f in enumerate((True, False, True, True))])
+    assert astuple(single.intervals[INST_STRICT]) == pytest.approx(astuple(single.intervals[PROMPT_STRICT]), rel=1e-12)
+    assert single.intervals[PROMPT_LOOSE].stderr == pytest.approx((0.75 * 0.25 * 4 / 3) ** 0.5 / 2, rel=1e-12)
+    assert aggregate([verdict(1, (True,))]).intervals == {}  # one prompt: no interval
+
+
 OFFLINE_SCRIPT = r"""
 import json, socket, sys
 
@@ -168,7 +189,8 @@ nltk.download = nltk.downloader.download = nltk.downloader.Downloader.download =
 
 from harness.benchmarks.ifeval.checkers import PUNKT_TAB_ENGLISH
 from harness.benchmarks.ifeval.prompts import IFEvalPrompt
-from harness.benchmarks.ifeval.scoring import score_responses
+from harness.benchmarks.ifeval.scoring import (INST_LOOSE, INST_STRICT, PROMPT_LOOSE, PROMPT_STRICT, PromptVerdict, aggregate,
+                                               score_responses)
 
 def prompt(instruction, kwargs):
     return IFEvalPrompt(1, "p", (instruction,), (kwargs,))

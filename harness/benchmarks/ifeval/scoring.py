@@ -61,7 +61,7 @@ class Accuracy:
 
 @dataclass(frozen=True)
 class Interval:
-    """A prompt-level accuracy's standard error and 95% interval (normal approximation)."""
+    """An accuracy's standard error and 95% interval (normal approximation)."""
 
     stderr: float
     low: float
@@ -72,9 +72,12 @@ class Interval:
 class IFEvalMetrics:
     """The four standard IFEval metrics (fractions in [0, 1]) with their breakdowns.
 
-    ``intervals`` holds the two prompt-level metrics' intervals: the normal approximation around the
-    mean with lm_eval's standard error for a mean (sample standard deviation over sqrt(n), what
-    lm_eval prints as stderr), clipped to [0, 1]; empty below two prompts.
+    ``intervals`` holds each metric's interval: the normal approximation around the value, clipped to
+    [0, 1]; empty below two prompts. Prompt-level: lm_eval's standard error for a mean (sample
+    standard deviation over sqrt(n), what lm_eval prints as stderr). Instruction-level (lm_eval
+    prints none): the standard error of a ratio of sums over prompts (followed / given instructions,
+    linearised; the instructions of one prompt are answered together, so prompts, not instructions,
+    are the independent units). With one instruction per prompt the two formulas agree.
     """
 
     prompt_level_strict_acc: float
@@ -122,14 +125,16 @@ def score_responses(prompts: Sequence[IFEvalPrompt], responses: Sequence[str]) -
 
 
 def aggregate(verdicts: Sequence[PromptVerdict]) -> IFEvalMetrics:
-    """Return the four metrics, prompt-level intervals and per-type/per-group accuracy of ``verdicts``."""
+    """Return the four metrics, their intervals and per-type/per-group accuracy of ``verdicts``."""
     if not verdicts:
         raise HarnessError("IFEval scoring: no verdicts to aggregate")
     prompt_strict = [float(v.prompt_strict) for v in verdicts]
     prompt_loose = [float(v.prompt_loose) for v in verdicts]
     n_instructions = sum(len(v.strict) for v in verdicts)
-    intervals = {name: _interval(values) for name, values in ((PROMPT_STRICT, prompt_strict), (PROMPT_LOOSE, prompt_loose))
-                 if len(values) > 1}
+    ones, given = [1] * len(verdicts), [len(v.strict) for v in verdicts]
+    counts = {PROMPT_STRICT: (prompt_strict, ones), INST_STRICT: ([float(sum(v.strict)) for v in verdicts], given),
+              PROMPT_LOOSE: (prompt_loose, ones), INST_LOOSE: ([float(sum(v.loose)) for v in verdicts], given)}
+    intervals = {name: _interval(*counts[name]) for name in METRICS if len(verdicts) > 1}
     return IFEvalMetrics(
         prompt_level_strict_acc=sum(prompt_strict) / len(verdicts),
         inst_level_strict_acc=sum(sum(v.strict) for v in verdicts) / n_instructions,
@@ -166,12 +171,15 @@ def per_prompt_scores(verdicts: Sequence[PromptVerdict],
     return scores
 
 
-def _interval(values: list[float]) -> Interval:
-    n = len(values)
-    mean = sum(values) / n
-    stderr = math.sqrt(sum((x - mean) ** 2 for x in values) / (n - 1)) / math.sqrt(n)
+def _interval(followed: list[float], given: list[int]) -> Interval:
+    """Return the interval of sum(followed) / sum(given) over n >= 2 prompts: standard error
+    sqrt(n / (n - 1) * sum((f_i - p * g_i)^2)) / sum(g), which for g_i = 1 is the sample standard
+    deviation over sqrt(n)."""
+    n, total = len(followed), sum(given)
+    value = sum(followed) / total
+    stderr = math.sqrt(n / (n - 1) * sum((f - value * g) ** 2 for f, g in zip(followed, given))) / total
     z = NormalDist().inv_cdf(0.5 + CONFIDENCE / 2)
-    return Interval(stderr, max(0.0, mean - z * stderr), min(1.0, mean + z * stderr))
+    return Interval(stderr, max(0.0, value - z * stderr), min(1.0, value + z * stderr))
 
 
 def _accuracy_by(verdicts: Sequence[PromptVerdict], bucket: Callable[[str], str]) -> dict[str, Accuracy]:
