@@ -52,7 +52,7 @@ BAD_INPUTS = {
     "unknown TRL field": (["--config", "{config}", "--method", "dpo", "--set", "methods.dpo.train.trl.betta=0.1"],
                           "DPOConfig (stage train/dpo) has no field 'betta'"),
     "missing accelerate config": (["--config", "{config}", "--method", "sft", "--set", "train.accelerate_config=nope.yaml"],
-                                  "train.accelerate_config: "),
+                                  "train.accelerate_config (stage train/"),
 }
 
 

@@ -163,7 +163,7 @@ def wait_until(leg: Leg, ready: Callable[[], bool], what: str, timeout_s: float 
 
 def records(path: Path) -> list[dict]:
     """Return the complete records of a cache file ([] when it does not exist)."""
-    return list(iter_jsonl(path))
+    return list(iter_jsonl(path, appended=True))
 
 
 def model_cache(results: Path, run_id: str, stage: str) -> Path:

@@ -84,7 +84,7 @@ def test_outputs_for_other_instructions_are_refused_with_the_count(tmp_path, pub
 def test_the_cli_reports_bad_input_in_one_line(harness_cli, fake_judge, tmp_path):
     result = harness_cli("judge-check", FAKE_JUDGE_ID, "--against", tmp_path, "--limit", "4",
                          "--set", f"eval.judge_registry={fake_judge}", "--results", tmp_path / "results")
-    assert result.returncode == 2
+    assert result.returncode == 3
     assert result.stderr.count("\n") == 1 and "annotations.json" in result.stderr
     assert not (tmp_path / "results" / f"judge-check-{FAKE_JUDGE_ID}").exists()
 

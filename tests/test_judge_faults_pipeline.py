@@ -248,9 +248,9 @@ def test_api_key_is_sent_but_never_stored_or_printed(runs: Runs):
         assert SECRET not in proc.stdout and SECRET not in proc.stderr
 
 
-def test_rejected_key_exits_2_with_one_line_error(runs: Runs):
+def test_rejected_key_exits_3_with_one_line_error(runs: Runs):
     proc = runs.revoked
-    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert proc.returncode == 3, proc.stdout[-2000:] + proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith("error:")]

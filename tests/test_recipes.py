@@ -118,8 +118,8 @@ def test_each_method_trains_with_its_own_recipe_and_seft_with_its_two() -> None:
      "config error: methods.rlhf.train.trl.beta: RLOOConfig (stage train/rlhf) field beta takes float; got 'high'"),
     ("train.trl.beta=0.1", "config error: train.trl.beta: RewardConfig (stage train/reward) has no field 'beta'"),
     ("methods.dpo.train.trl.learning_rate=0.1", "config error: methods.dpo.train.trl: Value error, trl.learning_rate is set by train.learning_rate"),
-    ("methods.sft.train.accelerate_config=configs/accelerate/none.yaml", "config error: methods.sft.train.accelerate_config: "),
-    ("train.accelerate_config=configs/accelerate/none.yaml", "config error: train.accelerate_config: "),
+    ("methods.sft.train.accelerate_config=configs/accelerate/none.yaml", "config error: methods.sft.train.accelerate_config (stage train/sft): no file "),
+    ("train.accelerate_config=configs/accelerate/none.yaml", "config error: train.accelerate_config (stage train/"),
 ])
 def test_a_bad_trl_field_or_accelerate_config_fails_at_load_naming_it(assignment: str, message: str) -> None:
     with pytest.raises(HarnessError) as raised:

@@ -85,7 +85,7 @@ def test_tables_pool_seeds_label_numbers_and_cite_published_rows(report: Path) -
     assert "(proxy)" in base_row  # LC is the proxy, never in the official column unlabelled
     assert "agreement not checked" in base_row
     published = md.split("## Table 2")[1].split("## Table 3")[0]
-    assert "| Mistral-7B-Base (zephyr-sft-full + UltraFeedback) | SimPO | 20.80 | 21.50 | 7.30 |" in published
+    assert "| Mistral-7B-Base (zephyr-sft-full + UltraFeedback) | SimPO | 20.80 | 21.50 | - | - | 7.30 |" in published
     assert "| SFT (zephyr-7b-sft-full = this project's base) |" in published  # issue 15 item 8
     assert "10.99 ± 0.96" in published and "arXiv:2405.14734" in published
     assert "numbers not available on this machine" in published
@@ -200,9 +200,9 @@ def test_reproduce_runs_the_methods_order_and_the_sweeps_a_target_asks_for_then_
     (["reproduce", "table-9"], "unknown reproduction target 'table-9'"),
     (["reproduce"], "needs a target"),
 ])
-def test_bad_input_is_one_line_and_exit_2(store: Path, harness_cli, args, message) -> None:
+def test_bad_input_is_one_line_and_exit_3(store: Path, harness_cli, args, message) -> None:
     done = harness_cli(*args, "--results", store)
-    assert done.returncode == 2
+    assert done.returncode == 3
     assert done.stderr.strip().startswith("error: ") and message in done.stderr and len(done.stderr.strip().splitlines()) == 1
 
 
