@@ -31,6 +31,7 @@ Counts, printed by the last test for the README's reliability section:
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
@@ -42,7 +43,7 @@ import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 import yaml
@@ -136,6 +137,18 @@ class Harness:
                 except OSError:
                     continue
         return found
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop every process of this case (SIGSTOP) for the context, then let them go on (SIGCONT)."""
+        pids = self.processes()
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in pids:
+                os.kill(pid, signal.SIGCONT)
 
     def kill(self, leg: Leg) -> tuple[float, int]:
         """SIGKILL the harness process of ``leg`` (only it); return (seconds until none of its processes
@@ -333,8 +346,10 @@ def seft_chain(experiment_factory, harness_env: dict[str, str], tmp_path_factory
             return leg
 
         # SEFT sampling (after the reviser trained on 2 processes), then revision
-        leg_killed("SEFT sampling", model_cache_ready(results, RUN, "model/base", 2), "2 cached SEFT samples",
-                   lambda: len(records(model_cache(results, RUN, "model/base"))))
+        # a prompt's samples are one request (n = samples_per_prompt), cached together: counted in prompts
+        per_prompt = SEFT["samples_per_prompt"]
+        leg_killed("SEFT sampling", model_cache_ready(results, RUN, "model/base", 2 * per_prompt),
+                   "2 prompts' cached SEFT samples", lambda: len(records(model_cache(results, RUN, "model/base"))) // per_prompt)
         leg = leg_killed("SEFT revision", model_cache_ready(results, RUN, "seft/reviser", 2), "2 cached revisions",
                          lambda: len(records(model_cache(results, RUN, "seft/reviser"))))
         assert done_counts(leg.output(), "seft-round-1-sample")[0] == cases["SEFT sampling"].reused
@@ -499,7 +514,8 @@ def sft_runs(experiment_factory, harness_env: dict[str, str], fake_judge_server,
         # the rerun resumes the training; the disk fills once it has cached generations
         disk_full = harness.start(*run)
         wait_until(disk_full, model_cache_ready(results, RUN, "policy", 2), "2 cached generations")
-        disk.fill()
+        with harness.paused():  # filling takes longer than the tiny model's generation: fill before it goes on
+            disk.fill()
         disk_full.proc.wait(timeout=300)
         cached = len(records(model_cache(results, RUN, "policy")))
         disk.free()

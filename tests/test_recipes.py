@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import re
+from pathlib import Path
 from typing import Literal, Optional, Union
 
 import pytest
@@ -94,6 +95,31 @@ def test_trl_arguments_key_the_stage_and_trackers_do_not() -> None:
     tracked = stage_keys(load_experiment(preset="smoke", overrides=["train.report_to=tensorboard"]))
     assert beta["train/rlhf"] != plain["train/rlhf"] and beta["train/reward"] == plain["train/reward"]
     assert tracked == plain
+
+
+def test_evolution_source_points_share_the_rounds_before_their_external_one() -> None:
+    from harness.methods import get_method
+
+    uf = Path(__file__).parent / "fixtures" / "data" / "ultrafeedback.jsonl"
+    schedule_3 = ["methods.seft.rounds=3", "methods.seft.evolution_order=[internal, external]",
+                  "methods.seft.external_from_round=3",
+                  f"methods.seft.external={{dataset: {{format: ultrafeedback, path: '{uf}', kind: ranked}}}}"]
+
+    def round_keys(*overrides: str) -> dict[str, str]:
+        exp = load_experiment(preset="smoke", overrides=[*schedule_3, *overrides])
+        found: dict[str, str] = {}
+        for stage in order_stages(get_method("seft").stages(exp)):
+            found[stage.name] = stage_key(stage, exp, found)
+        return {name: key for name, key in found.items() if name.endswith("-targets")}
+
+    schedule = round_keys()  # internal, then external from round 3
+    internal = round_keys("methods.seft.evolution_order=[internal]", "methods.seft.external=null")
+    external = round_keys("methods.seft.external_from_round=1")
+    other_source = round_keys("methods.seft.external.responses_per_prompt=3")
+    names = [f"seft/round-{r}-targets" for r in (1, 2, 3)]
+    assert [internal[n] == schedule[n] for n in names] == [True, True, False]
+    assert [other_source[n] == schedule[n] for n in names] == [True, True, False]
+    assert all(external[n] != schedule[n] for n in names)
 
 
 def test_each_method_trains_with_its_own_recipe_and_seft_with_its_two() -> None:

@@ -51,11 +51,12 @@ REVISER = "seft/reviser"
 REVISER_ROWS = "reviser.jsonl"
 TARGETS_FILE = "targets.jsonl"
 RECORD_FILE = "round_stats.json"  # the name harness/reports/collect.py reads
-# what a round's targets depend on; its sources (evolution_order, external_from_round) enter as
-# that round's own list (the stage fingerprint), so adding a later external round shares the earlier ones
+# what a round's targets depend on; its sources (evolution_order, external_from_round) and, in a round
+# that uses it, the external source enter as that round's own fingerprint (_round_fingerprint), so a run
+# with a later external round, or none, shares the earlier rounds
 ROUND_READS = tuple(f"methods.seft.{field}" for field in (
     "template", "samples_per_prompt", "pool_fraction", "prompts_per_round", "sampling", "reviser_decoding", "filters",
-    "external", "record_examples")) + ("generation.engine", "seed")
+    "record_examples")) + ("generation.engine", "seed")
 
 
 def round_stage(r: int) -> str:
@@ -102,7 +103,7 @@ class SEFT:
             stages += [
                 Stage(name=targets_stage(r), version=3, reads=ROUND_READS, needs=(previous, REVISER, PREFERENCES),
                       uses=("engine",), run=partial(_run_targets, r, previous),
-                      fingerprint=lambda e, r=r: list(round_sources(seft_config(e), r))),
+                      fingerprint=partial(_round_fingerprint, r=r)),
                 training_stage(round_stage(r), "sft", start=previous, needs=(targets_stage(r),),
                                rows=partial(_round_rows, r), reads=(), recipe="methods.seft.train"),
                 *self._check_stages(exp, cfg, r),
@@ -226,6 +227,14 @@ def revise_requests(cfg: SeftConfig, template: ReviserTemplate, inputs: Sequence
     original, so the copy the reviser would write after it is never used (see ReviserTemplate.keep_stop)."""
     sampling = cfg.reviser_decoding.sampling(seed, stop=(template.keep_stop(),))
     return [GenerationRequest(f"revise-{i}", (("user", text),), sampling) for i, text in enumerate(inputs)]
+
+
+def _round_fingerprint(exp: Experiment, r: int) -> list:
+    """Return what round r's targets take from the evolution schedule: its sources, and the external source's
+    settings only in a round that revises external responses."""
+    cfg = seft_config(exp)
+    sources = list(round_sources(cfg, r))
+    return sources + ([cfg.external.model_dump(mode="json")] if "external" in sources else [])
 
 
 def _external_records(exp: Experiment, cfg: SeftConfig, r: int) -> list:
