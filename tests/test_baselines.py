@@ -236,7 +236,7 @@ def test_every_scored_model_has_a_card_whose_scores_match_show(all_methods_store
     assert card_front_matter(results / "dpo-smoke" / "policy" / "README.md")["seft_harness"]["runs"]["dpo-smoke"]["scores"] == \
         json.loads(shown.stdout)["metrics"]
     run_ids = sorted(p.parent.name for p in results.glob("*/run.json"))
-    assert len(run_ids) == 7  # base, sft, dpo, rlhf, seft and the sweep's two points
+    assert len(run_ids) == 9  # base, sft, dpo, rlhf, seft and the two sweeps' two points each
     for run_id in run_ids:
         record = run_record(RunStore(results).get(run_id))  # what `harness show --json` prints
         model_metrics = read_json(results / run_id / "run.json")["model_metrics"]
