@@ -21,6 +21,9 @@ from harness.judges.types import Judge
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # Offline first: no usage-stats upload, no hub lookups for a model that is a local dir.
 OFFLINE_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
+# The server log is the record of a judge's start (version, arguments, address): INFO, whatever
+# level an in-process engine (engines/vllm_engine.py) has set for itself in this environment.
+SERVER_ENV = {**OFFLINE_ENV, "VLLM_LOGGING_LEVEL": "INFO"}
 
 
 class VLLMServer(LocalServer):
@@ -49,7 +52,7 @@ class VLLMServer(LocalServer):
             log_path=log_path,
             name=f"vLLM judge server for {model_dir.name}",
             startup_timeout_s=settings.startup_timeout_s,
-            env=OFFLINE_ENV,
+            env=SERVER_ENV,
         )
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
