@@ -131,15 +131,43 @@ def sha256_files(paths: list[Path], root: Path) -> str:
     return memo[digest_key]
 
 
-def chat_template_sha256(model_dir: Path) -> str | None:
-    """Return sha256 of the tokenizer's chat template, or None if it has none."""
-    from transformers import AutoTokenizer
+_CHAT_TEMPLATE_MEMO: dict[tuple, str | None] = {}
 
-    template = AutoTokenizer.from_pretrained(model_dir).chat_template
+
+def chat_template_sha256(model_dir: Path) -> str | None:
+    """Return sha256 of the tokenizer's chat template, or None if it has none.
+
+    Loading a tokenizer takes a quarter of a second and a stage graph asks for the same few models
+    hundreds of times, so the answer is kept per folder for as long as its non-weight files are
+    unchanged (name, size and mtime of every entry but the weights).
+    """
+    folder = Path(model_dir).resolve()
+    entries = sorted(p for p in folder.iterdir() if p.suffix not in WEIGHT_SUFFIXES)
+    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in entries))
+    if key not in _CHAT_TEMPLATE_MEMO:
+        _CHAT_TEMPLATE_MEMO[key] = _hash_chat_template(folder)
+    return _CHAT_TEMPLATE_MEMO[key]
+
+
+def _hash_chat_template(model_dir: Path) -> str | None:
+    template = _saved_chat_template(model_dir)
+    if template is None:
+        from transformers import AutoTokenizer
+
+        template = AutoTokenizer.from_pretrained(model_dir).chat_template
     if not template:
         return None
     text = template if isinstance(template, str) else json.dumps(template, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _saved_chat_template(model_dir: Path) -> str | None:
+    """Return the text of a lone ``chat_template.jinja``, which is what AutoTokenizer takes as the template when
+    a folder has one and no ``additional_chat_templates/``; None for any other layout (then ask transformers)."""
+    single = model_dir / "chat_template.jinja"
+    if not single.is_file() or (model_dir / "additional_chat_templates").exists():
+        return None
+    return single.read_text(encoding="utf-8")
 
 
 def _convert_packaged(name: str) -> Path:

@@ -141,8 +141,11 @@ class Run:
         self.save()
 
     def set_stage(self, name: str, **fields: Any) -> None:
-        """Merge ``fields`` into the stage's entry in run.json and save."""
-        self.record.setdefault("stages", {}).setdefault(name, {}).update(fields)
+        """Merge ``fields`` into the stage's entry in run.json and save (if anything changed)."""
+        entry = self.record.setdefault("stages", {}).setdefault(name, {})
+        if all(k in entry and entry[k] == v for k, v in fields.items()):
+            return
+        entry.update(fields)
         self.save()
 
     def set_metrics(self, benchmark: str, metrics: dict, model: str = "policy") -> None:
@@ -151,9 +154,13 @@ class Run:
         run.json keeps ``model_metrics[model][benchmark]`` for every evaluated model and
         ``metrics[benchmark]`` for the run's final model ("policy").
         """
-        self.record.setdefault("model_metrics", {}).setdefault(model, {})[benchmark] = metrics
+        per_model = self.record.setdefault("model_metrics", {}).setdefault(model, {})
+        final = self.record.setdefault("metrics", {})
+        if per_model.get(benchmark) == metrics and (model != "policy" or final.get(benchmark) == metrics):
+            return
+        per_model[benchmark] = metrics
         if model == "policy":
-            self.record.setdefault("metrics", {})[benchmark] = metrics
+            final[benchmark] = metrics
         self.save()
 
     def update_provenance(self, section: str, data: Any) -> None:
@@ -164,6 +171,8 @@ class Run:
         *parents, leaf = section.split(".")
         for part in parents:
             node = node.setdefault(part, {})
+        if leaf in node and node[leaf] == data:
+            return
         node[leaf] = data
         atomic_write_json(path, prov)
 

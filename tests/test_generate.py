@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
@@ -50,6 +51,23 @@ def test_resolved_tiny_model_has_hashes(tiny_model: ResolvedModel, tiny_model_di
     assert tiny_model.source == "local" and Path(tiny_model.path) == tiny_model_dir.resolve()
     assert len(tiny_model.weights_sha256) == 64
     assert tiny_model.chat_template_sha256 is not None  # SmolLM2's template came with the tokenizer
+
+
+def test_chat_template_hash_is_transformers_template_read_without_transformers(tiny_model_dir: Path, tokenizer,
+                                                                               tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    from harness.models import chat_template_sha256
+
+    assert chat_template_sha256(tiny_model_dir) == hashlib.sha256(tokenizer.chat_template.encode()).hexdigest()
+    copy = Path(shutil.copytree(tiny_model_dir, tmp_path / "copy"))
+    (copy / "chat_template.jinja").write_text("{{ messages }}")  # an edited template is a new hash, not a memo hit
+    assert chat_template_sha256(copy) == hashlib.sha256(b"{{ messages }}").hexdigest()
+    (copy / "additional_chat_templates").mkdir()  # a layout the fast path does not read: transformers decides
+    (copy / "additional_chat_templates" / "tool_use.jinja").write_text("{{ tools }}")
+    assert chat_template_sha256(copy) == hashlib.sha256(json.dumps(
+        {"default": "{{ messages }}", "tool_use": "{{ tools }}"}, sort_keys=True).encode()).hexdigest()
 
 
 def test_render_prompt_uses_the_chat_template_for_every_turn(tokenizer) -> None:

@@ -188,6 +188,15 @@ def test_open_run_writes_record_config_and_index(tmp_path: Path) -> None:
     with store.open_run("r1", method="base", preset="smoke", config=config, config_hash="abc") as run:
         assert run.record["status"] == "running" and run.record["created"] == record["created"]
         assert run.record["stages"]["policy"]["key"] == "k1"
+        # Replaying what is already recorded (a rerun's [skip]) writes nothing: hundreds of stages stay cheap.
+        files = [run.dir / "run.json", run.dir / "provenance.json", tmp_path / "results" / "index.json"]
+        before = [f.stat().st_mtime_ns for f in files]
+        run.set_stage("policy", key="k1", status="done")
+        run.set_metrics("mt_bench", {"average": 5.0})
+        run.update_provenance("models.judge", {"id": "j"})
+        assert [f.stat().st_mtime_ns for f in files] == before
+        run.set_stage("policy", status="failed")
+        assert run.dir.joinpath("run.json").stat().st_mtime_ns != before[0]
 
 
 def test_get_unknown_run_names_the_known_ones(tmp_path: Path) -> None:

@@ -202,12 +202,25 @@ def get_judge(judge_id: str, user_path: Path | None = None) -> JudgeEntry:
     return judges[judge_id]
 
 
+_READ_MEMO: dict[tuple, dict[str, JudgeEntry]] = {}
+
+
 def _read(path: Path) -> dict[str, JudgeEntry]:
-    """Return the validated entries of one registry file, by id."""
+    """Return the validated entries of one registry file, by id (parsed once per file version: a stage graph
+    asks for judges hundreds of times)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise HarnessError(f"cannot read judge registry {path}: {exc.strerror}") from None
+    key = (str(path.resolve()), text)
+    if key not in _READ_MEMO:
+        _READ_MEMO[key] = _parse(path, text)
+    return dict(_READ_MEMO[key])
+
+
+def _parse(path: Path, text: str) -> dict[str, JudgeEntry]:
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise HarnessError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict) or set(data) != {"judges"} or not isinstance(data["judges"], list):
