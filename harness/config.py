@@ -59,6 +59,12 @@ class EngineConfig(Strict):
     block_size: int | None = Field(None, ge=16)
     # Items per engine call; each finished batch is appended to the cache (resume unit).
     batch_size: int = Field(32, ge=1)
+    # On vLLM's CPU build, which cores the engine computes on. "vllm-auto": vLLM's own binding
+    # (OpenMP threads on all cores but one, that one reserved for its scheduler process; on a
+    # 2-core machine, one core). "all-cores": OpenMP threads on every core this process may use,
+    # none reserved (perf/engine_options.py --what threads). Ignored on GPUs. Part of the
+    # generation cache key when not "vllm-auto": another thread count samples other texts.
+    cpu_threads: Literal["vllm-auto", "all-cores"] = "vllm-auto"
 
 
 class ModelsConfig(Strict):

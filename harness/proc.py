@@ -11,13 +11,14 @@ a PR_SET_PDEATHSIG on the child alone would leave orphaned whenever the child is
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 STOP_GRACE_S = 20.0
 POLL_S = 0.5
@@ -41,6 +42,34 @@ while True:
         finally:
             os.killpg(0, signal.SIGKILL)
 """ % {"poll": POLL_S}
+
+
+@contextlib.contextmanager
+def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """Set environment variables for the block, then restore them: child processes started inside
+    (a vLLM engine's) read them, the rest of this process does not."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def vllm_cpu_threads_environ(cpu_threads: str, ranks: int = 1) -> dict[str, str]:
+    """Return the environment that binds a vLLM CPU engine's OpenMP threads: {} for "vllm-auto" (vLLM's
+    own binding: all cores but one, that one reserved for its scheduler); for "all-cores", every core this
+    process may use, split into one group per tensor-parallel rank, none reserved."""
+    if cpu_threads == "vllm-auto":
+        return {}
+    cores = sorted(os.sched_getaffinity(0))
+    per_rank = max(1, len(cores) // ranks)
+    groups = [cores[i * per_rank:(i + 1) * per_rank] for i in range(ranks)]
+    return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(",".join(map(str, g)) for g in groups), "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
 
 
 class SupervisedProcess:

@@ -12,11 +12,14 @@ engine processes), which follow the work rather than the load.
  - batch: the same sampling requests in engine calls of each ``--batch-sizes`` size;
  - dtype: the sampling step in float32 vs bfloat16 (one engine each);
  - start: starting (and closing) an engine with gpu_memory_utilization 0.3 (the preset's) vs 0.1;
+ - threads: the sampling step with vLLM's CPU default (its worker's OpenMP threads on all cores but one, the
+   last core reserved for the engine's scheduler: one of two cores here) vs OpenMP threads on every core
+   (VLLM_CPU_OMP_THREADS_BIND=0-N, no core reserved); checks both give the same texts;
  - prefix: the reviser's inputs (template + prompt + a policy sample, greedy) with prefix
    caching off, on at vLLM's CPU block size (128), and on at ``--block-size``; prints vLLM's
    prefix-cache hit rate (hit tokens / queried prompt tokens) and the time of each.
 
-    python perf/engine_options.py [--n 64] [--k 2] [--what sampling,batch,dtype,start,prefix] [--repeats 2]
+    python perf/engine_options.py [--n 64] [--k 2] [--what sampling,batch,dtype,threads,start,prefix] [--repeats 2]
 """
 
 from __future__ import annotations
@@ -30,9 +33,11 @@ from harness.data.plan import build_data_plan
 from harness.training_data import decontamination_prompts
 from harness.data.records import Message
 from harness.engines.base import render_prompt
-from harness.engines.vllm_engine import cpu_scheduler_args
+from harness.engines.vllm_engine import cpu_scheduler_args, engine_environ
+from harness.proc import scoped_environ
 from harness.models import resolve_model
 from harness.seft.evolution import round_selection
+from harness.seft.method import seft_config
 from harness.seft.template import load_template
 from timing import timed  # perf/timing.py
 
@@ -109,7 +114,7 @@ def main() -> None:
     parser.add_argument("--reviser-max-new-tokens", type=int, default=192)
     parser.add_argument("--batch-sizes", default="32,64,128")
     parser.add_argument("--block-size", type=int, default=32)
-    parser.add_argument("--what", default="sampling,batch,dtype,start,prefix")
+    parser.add_argument("--what", default="sampling,batch,dtype,threads,start,prefix")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     what = set(args.what.split(","))
@@ -118,7 +123,7 @@ def main() -> None:
     from vllm import SamplingParams
 
     exp = load_experiment("smoke")
-    cfg, engine_cfg = exp.method_config("seft"), exp.generation.engine
+    cfg, engine_cfg = seft_config(exp), exp.generation.engine
     plan = build_data_plan(exp.data.plan, exp.seed, exp.data_dir(), decontamination_prompts(exp))
     prompts = round_selection(plan.pool, 1, 1.0, args.n, exp.seed)
     model = resolve_model(exp.models.policy.name)
@@ -172,6 +177,21 @@ def main() -> None:
                           args.repeats)
         print(f"dtype: float32 {times['float32']:.1f} s vs bfloat16 {times['bfloat16']:.1f} s: "
               f"float32 runs at {times['bfloat16'] / times['float32']:.2f} of bf16's speed")
+        for e in engines.values():
+            e.llm_engine.engine_core.shutdown()
+
+    if "threads" in what:
+        engines = {}
+        for name, threads in (("default", "vllm-auto"), ("every core", "all-cores")):
+            with scoped_environ(engine_environ(engine_cfg.model_copy(update={"cpu_threads": threads}))):
+                engines[name] = build_llm(model.path, engine=engine_cfg, dtype="bfloat16")
+        texts = {name: [[c.text for c in o.outputs] for o in generate(e, ids, [sampling(args.k, s) for s in seeds])]
+                 for name, e in engines.items()}
+        times = alternate({name: (lambda e=e: generate(e, ids, [sampling(args.k, s) for s in seeds])) for name, e in engines.items()},
+                          args.repeats)
+        same = sum(a == b for a, b in zip(texts["default"], texts["every core"]))
+        print(f"threads: vLLM's default binding {times['default']:.1f} s vs every core {times['every core']:.1f} s: "
+              f"ratio {times['default'] / times['every core']:.2f}; same samples for {same}/{len(ids)} prompts")
         for e in engines.values():
             e.llm_engine.engine_core.shutdown()
 

@@ -47,6 +47,7 @@ from harness.engines.vllm_engine import VLLMEngine
 from harness.models import resolve_model
 from harness.seft.config import SeftConfig
 from harness.seft.evolution import evolution_round, round_selection
+from harness.seft.method import seft_config
 from harness.seft.method import revise_requests, sample_requests
 from harness.seft.template import load_template
 from harness.store import ItemCache
@@ -75,7 +76,7 @@ def main() -> None:
     if args.batch_size:
         overrides.append(f"generation.engine.batch_size={args.batch_size}")
     exp = load_experiment("smoke", overrides=overrides)
-    cfg, engine_cfg = exp.method_config("seft"), exp.generation.engine
+    cfg, engine_cfg = seft_config(exp), exp.generation.engine
     plan = build_data_plan(exp.data.plan, exp.seed, exp.data_dir(), decontamination_prompts(exp))
     prompts = round_selection(plan.pool, 1, cfg.pool_fraction, cfg.prompts_per_round, exp.seed)
     template = load_template(cfg.template)

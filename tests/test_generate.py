@@ -144,6 +144,7 @@ def test_cache_keys_cover_everything_that_changes_the_text(tiny_model: ResolvedM
         "chat template": cache_key(replace(tiny_model, chat_template_sha256="1" * 64), HF, prompt, GREEDY, 0),
         "engine": cache_key(tiny_model, HF.model_copy(update={"backend": "vllm"}), prompt, GREEDY, 0),
         "dtype": cache_key(tiny_model, HF.model_copy(update={"dtype": "bfloat16"}), prompt, GREEDY, 0),
+        "cpu threads": cache_key(tiny_model, HF.model_copy(update={"cpu_threads": "all-cores"}), prompt, GREEDY, 0),
     }
     assert base not in variants.values()
     assert len(set(variants.values())) == len(variants)

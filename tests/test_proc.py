@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from test_judge_local_server import alive, wait_gone
 
-from harness.proc import SupervisedProcess
+from harness.proc import SupervisedProcess, scoped_environ
 
 # Prints its pid and its sleeping child's pid, then waits: a stand-in for `accelerate launch` and its worker.
 WITH_CHILD = """
@@ -76,3 +79,18 @@ def test_a_sigkilled_parent_leaves_no_orphans(tmp_path: Path, repo_root: Path) -
     finally:
         parent.kill()
         parent.wait()
+
+
+def test_vllm_threads_on_all_cores_bind_every_allowed_core_per_tensor_parallel_rank(monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.config import EngineConfig
+    from harness.engines.vllm_engine import engine_environ
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.delenv("VLLM_LOGGING_LEVEL", raising=False)
+    assert engine_environ(EngineConfig()) == {"VLLM_LOGGING_LEVEL": "WARNING"}  # vllm-auto: vLLM decides
+    monkeypatch.setenv("VLLM_LOGGING_LEVEL", "DEBUG")  # a user's level is kept
+    assert engine_environ(EngineConfig(cpu_threads="all-cores", tensor_parallel_size=2)) == {
+        "VLLM_LOGGING_LEVEL": "DEBUG", "VLLM_CPU_OMP_THREADS_BIND": "0,1|2,3", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+    with scoped_environ({"VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}):
+        assert os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] == "0"
+    assert "VLLM_CPU_NUM_OF_RESERVED_CPU" not in os.environ

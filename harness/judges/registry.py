@@ -10,7 +10,7 @@ when the file loads (defaults for sections left out; any other key is an error).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -32,9 +32,10 @@ OPERATIONAL_FIELDS = {
     "max_retries": True,
     "backoff_base_s": True,
     "backoff_max_s": True,
-    # Prefix caching reuses computed KV for shared prompt prefixes: same answers (within bf16
-    # noise, tests/test_judge_many.py), less time.
-    "server": {"gpu_memory_utilization": True, "startup_timeout_s": True, "prefix_caching": True},
+    # Prefix caching reuses computed KV for shared prompt prefixes, and the CPU thread binding splits
+    # the same arithmetic over more cores: same answers (within bf16 noise, tests/test_judge_many.py),
+    # less time.
+    "server": {"gpu_memory_utilization": True, "startup_timeout_s": True, "prefix_caching": True, "cpu_threads": True},
     "last_check": True,
 }
 
@@ -76,6 +77,8 @@ class VLLMServerSettings(_Strict):
     # vLLM's automatic prefix caching: judge prompts for one instruction share the template, the
     # instruction and often the reference output across every model judged by this server.
     prefix_caching: bool = True
+    # Which cores the server computes on (vLLM's CPU build): as generation.engine.cpu_threads.
+    cpu_threads: Literal["vllm-auto", "all-cores"] = "vllm-auto"
 
     def cli_args(self) -> list[str]:
         """Return these settings as vLLM server command-line arguments."""

@@ -11,6 +11,7 @@ from harness import models
 from harness.errors import HarnessError
 from harness.judges.backends import JUDGE_BACKENDS, JudgeBackend
 from harness.judges.cost import Budget
+from harness.proc import vllm_cpu_threads_environ
 from harness.judges.local_server import LocalServer, free_port
 from harness.judges.openai_client import OpenAIJudge
 from harness.judges.registry import VLLMServerSettings
@@ -22,7 +23,7 @@ VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 # Offline first: no usage-stats upload, no hub lookups for a model that is a local dir.
 OFFLINE_ENV = {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "HF_HUB_OFFLINE": "1"}
 # The server log is the record of a judge's start (version, arguments, address): INFO, whatever
-# level an in-process engine (engines/vllm_engine.py) has set for itself in this environment.
+# level the environment holds (an in-process engine starts at WARNING: engines/vllm_engine.py).
 SERVER_ENV = {**OFFLINE_ENV, "VLLM_LOGGING_LEVEL": "INFO"}
 
 
@@ -52,7 +53,7 @@ class VLLMServer(LocalServer):
             log_path=log_path,
             name=f"vLLM judge server for {model_dir.name}",
             startup_timeout_s=settings.startup_timeout_s,
-            env=SERVER_ENV,
+            env={**SERVER_ENV, **vllm_cpu_threads_environ(settings.cpu_threads)},
         )
         self.base_url = f"http://127.0.0.1:{port}/v1"
 
