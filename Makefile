@@ -33,7 +33,7 @@ lint: setup
 	$(BIN)/lint-imports
 
 test: setup lint
-	$(BIN)/python -m pytest -q -ra
+	$(BIN)/python -m pytest -q -ra --durations=30  # the 30 slowest tests in the log: where CI time goes
 
 perf: setup
 	$(BIN)/python perf/generation.py
