@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,11 +63,20 @@ def test_a_reached_budget_exits_5(harness_cli, experiment_yaml, fake_judge, fake
     assert len(fake_judge_server.requests) == before  # the first call's estimate is over the cap: nothing was spent
 
 
+# Runs the command as a terminal's Ctrl-C finds it: SIGINT unblocked and at its default (then Python raises
+# KeyboardInterrupt). Ignored or blocked signals are inherited across exec, and in one full-suite run the harness
+# ran to its end, exit 0, after the SIGINT, while the test alone passed.
+AS_IN_A_TERMINAL = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+                    "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])")
+
+
 def test_ctrl_c_exits_130_with_a_line_saying_how_to_resume(experiment_yaml, harness_env: dict[str, str], tmp_path: Path) -> None:
     config = experiment_yaml(generation={"max_new_tokens": 32}, eval={"alpaca_eval": {"limit": 20}})
     results = tmp_path / "results"
-    proc = start(["run", "--config", config, "--results", results, "--run-id", "stopped"], harness_env, tmp_path,
-                 start_new_session=True)
+    command = harness_command("run", "--config", config, "--results", results, "--run-id", "stopped")
+    parent = f"this process: SIGINT handler {signal.getsignal(signal.SIGINT)}, blocked {signal.pthread_sigmask(signal.SIG_BLOCK, [])}"
+    proc = subprocess.Popen([sys.executable, "-c", AS_IN_A_TERMINAL, *map(str, command)], cwd=tmp_path, env=harness_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + 240
         while not list((results / "_cache" / "generations").glob("*.jsonl")):  # generating: well inside a stage
@@ -78,7 +88,7 @@ def test_ctrl_c_exits_130_with_a_line_saying_how_to_resume(experiment_yaml, harn
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    assert proc.returncode == EXIT_INTERRUPTED, err[-2000:]
+    assert proc.returncode == EXIT_INTERRUPTED, parent + "\n" + err[-2000:]
     assert err.strip().splitlines()[-1] == "interrupted: finished work is kept; rerun the same command to resume"
     assert json.loads((results / "stopped" / "run.json").read_text())["status"] == "interrupted"
 
