@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_serializer, model_validator
 
 from harness.errors import HarnessError
+from harness.proc import CpuThreads
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGED_DATA_DIR = PACKAGE_DIR / "resources" / "data"
@@ -64,7 +65,7 @@ class EngineConfig(Strict):
     # 2-core machine, one core). "all-cores": OpenMP threads on every core this process may use,
     # none reserved (perf/engine_options.py --what threads). Ignored on GPUs. Part of the
     # generation cache key when not "vllm-auto": another thread count samples other texts.
-    cpu_threads: Literal["vllm-auto", "all-cores"] = "vllm-auto"
+    cpu_threads: CpuThreads = "vllm-auto"
 
 
 class ModelsConfig(Strict):

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Iterator, Literal, Mapping, Sequence
 
 STOP_GRACE_S = 20.0
 POLL_S = 0.5
@@ -60,7 +60,11 @@ def scoped_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def vllm_cpu_threads_environ(cpu_threads: str, ranks: int = 1) -> dict[str, str]:
+# Which cores a vLLM CPU engine computes on (generation.engine.cpu_threads, a vllm_local judge's server.cpu_threads).
+CpuThreads = Literal["vllm-auto", "all-cores"]
+
+
+def vllm_cpu_threads_environ(cpu_threads: CpuThreads, ranks: int = 1) -> dict[str, str]:
     """Return the environment that binds a vLLM CPU engine's OpenMP threads: {} for "vllm-auto" (vLLM's
     own binding: all cores but one, that one reserved for its scheduler); for "all-cores", every core this
     process may use, split into one group per tensor-parallel rank, none reserved."""

@@ -10,7 +10,7 @@ when the file loads (defaults for sections left out; any other key is an error).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 from harness.config_files import config_layers
 from harness.errors import HarnessError
 from harness.judges.backends import BACKEND_FIELDS, JUDGE_BACKENDS, field_problem
+from harness.proc import CpuThreads
 from harness.registry import Registry
 
 REGISTRY_FILE = "judges.yaml"  # in the configuration folders (harness.config_files)
@@ -78,7 +79,7 @@ class VLLMServerSettings(_Strict):
     # instruction and often the reference output across every model judged by this server.
     prefix_caching: bool = True
     # Which cores the server computes on (vLLM's CPU build): as generation.engine.cpu_threads.
-    cpu_threads: Literal["vllm-auto", "all-cores"] = "vllm-auto"
+    cpu_threads: CpuThreads = "vllm-auto"
 
     def cli_args(self) -> list[str]:
         """Return these settings as vLLM server command-line arguments."""

