@@ -29,6 +29,7 @@ SHRINK = {
     "methods.seft.reward_scoring": "false", "methods.seft.judge_revisions": 0, "methods.seft.evaluate_rounds": "final",
     "generation.max_new_tokens": 32, "eval.alpaca_eval.limit": 4,
     "eval.mt_bench.per_category": 1, "eval.mt_bench.max_new_tokens": 32,
+    "eval.ifeval.limit": 4, "eval.ifeval.max_new_tokens": 32,  # smoke's 32 x 256 tokens: tested in tests/test_ifeval_benchmark.py
 }
 
 
