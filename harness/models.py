@@ -142,8 +142,8 @@ def chat_template_sha256(model_dir: Path) -> str | None:
     unchanged (name, size and mtime of every entry but the weights).
     """
     folder = Path(model_dir).resolve()
-    entries = sorted(p for p in folder.iterdir() if p.suffix not in WEIGHT_SUFFIXES)
-    key = (str(folder), tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in entries))
+    stats = sorted((p.name, p.stat()) for p in folder.iterdir() if p.suffix not in WEIGHT_SUFFIXES)
+    key = (str(folder), tuple((name, st.st_size, st.st_mtime_ns) for name, st in stats))
     if key not in _CHAT_TEMPLATE_MEMO:
         _CHAT_TEMPLATE_MEMO[key] = _hash_chat_template(folder)
     return _CHAT_TEMPLATE_MEMO[key]

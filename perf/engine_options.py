@@ -14,7 +14,7 @@ engine processes), which follow the work rather than the load.
  - start: starting (and closing) an engine with gpu_memory_utilization 0.3 (the preset's) vs 0.1;
  - threads: the sampling step with vLLM's CPU default (its worker's OpenMP threads on all cores but one, the
    last core reserved for the engine's scheduler: one of two cores here) vs OpenMP threads on every core
-   (VLLM_CPU_OMP_THREADS_BIND=0-N, no core reserved); checks both give the same texts;
+   (VLLM_CPU_OMP_THREADS_BIND=0-N, no core reserved); counts the prompts whose samples are the same on both;
  - prefix: the reviser's inputs (template + prompt + a policy sample, greedy) with prefix
    caching off, on at vLLM's CPU block size (128), and on at ``--block-size``; prints vLLM's
    prefix-cache hit rate (hit tokens / queried prompt tokens) and the time of each.

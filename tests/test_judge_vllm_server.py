@@ -107,8 +107,8 @@ def test_a_model_dir_without_config_is_a_clear_error(tmp_path: Path) -> None:
 def test_vllm_local_judge_answers_guided_calls_and_leaves_no_process(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # What an in-process engine earlier in the same process leaves behind (engines/vllm_engine.py):
-    # the server's own log must still record its start.
+    # A quieter level in the environment (a user's; before 4f4cc45 also what an in-process engine left
+    # behind): the server's own log must still record its start.
     monkeypatch.setenv("VLLM_LOGGING_LEVEL", "WARNING")
     entry = JudgeEntry.model_validate(
         {
