@@ -66,7 +66,7 @@ def main() -> None:
     if not args.skip_hf:
         hf = HFEngine(model, EngineConfig(backend="hf", dtype="float32"))  # bf16 matmuls are slow on most CPUs
         chunks = [token_ids[i:i + args.hf_batch_size] for i in range(0, len(token_ids), args.hf_batch_size)]
-        hf_out, hf_s = timed(lambda: [c for chunk in chunks for c in hf.generate(chunk, sampling, [0] * len(chunk))])
+        hf_out, hf_s = timed(lambda: [c for chunk in chunks for c in hf.generate(chunk, [sampling] * len(chunk), [0] * len(chunk))])
         rows.append((f"transformers generate (batch {args.hf_batch_size})", sum(s[0].completion_tokens for s in hf_out), hf_s))
 
     print(f"machine: {platform.node()} {platform.machine()} {platform.processor() or ''} cpus={__import__('os').cpu_count()}")

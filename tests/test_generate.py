@@ -84,7 +84,7 @@ def test_hf_engine_generates_for_multi_turn_conversations(hf_engine: HFEngine, t
     assert isinstance(hf_engine, HFEngine) and hf_engine.name == "hf"
     prompts = [render_prompt(tokenizer, MULTI_TURN), render_prompt(tokenizer, (("user", "Hi"),))]
     assert len(prompts[0]) != len(prompts[1])  # a left-padded batch
-    outputs = hf_engine.generate(prompts, GREEDY, seeds=[1, 2])
+    outputs = hf_engine.generate(prompts, [GREEDY] * 2, seeds=[1, 2])
     assert len(outputs) == 2
     for prompt, samples in zip(prompts, outputs):
         [completion] = samples
@@ -93,15 +93,18 @@ def test_hf_engine_generates_for_multi_turn_conversations(hf_engine: HFEngine, t
         assert 0 < completion.completion_tokens <= GREEDY.max_new_tokens
         assert completion.finish_reason in ("stop", "length")
     # Greedy decoding of the same batch is deterministic.
-    assert hf_engine.generate(prompts, GREEDY, seeds=[1, 2]) == outputs
+    assert hf_engine.generate(prompts, [GREEDY] * 2, seeds=[1, 2]) == outputs
 
 
 def test_hf_engine_samples_n_completions_per_prompt(hf_engine: HFEngine, tokenizer) -> None:
     sampling = Sampling(temperature=1.0, top_p=0.9, max_new_tokens=5, n=3, seed=0)
     prompts = [render_prompt(tokenizer, (("user", "Tell me a story."),))]
-    [samples] = hf_engine.generate(prompts, sampling, seeds=[11])
+    [samples] = hf_engine.generate(prompts, [sampling], seeds=[11])
     assert len(samples) == 3 and all(s.completion_tokens > 0 for s in samples)
-    assert hf_engine.generate(prompts, sampling, seeds=[11]) == [samples]  # same seed, same samples
+    assert hf_engine.generate(prompts, [sampling], seeds=[11]) == [samples]  # same seed, same samples
+    # One call with each prompt's own sampling gives what a call per sampling gives.
+    pair = prompts + [render_prompt(tokenizer, (("user", "Hi"),))]
+    assert hf_engine.generate(pair, [sampling, GREEDY], seeds=[11, 5]) == [samples, hf_engine.generate(pair[1:], [GREEDY], seeds=[5])[0]]
 
 
 def test_generate_cached_second_call_is_all_hits_and_loads_no_engine(tmp_path: Path, tiny_model: ResolvedModel, tokenizer) -> None:
@@ -164,10 +167,10 @@ class RecordingEngine:
         self.index = {tuple(p): i for i, p in enumerate(prompts)}
         self.batches: list[list[int]] = []
 
-    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
+    def generate(self, prompts: Sequence[list[int]], samplings: Sequence[Sampling], seeds: Sequence[int]) -> list[list[Completion]]:
         self.batches.append([self.index[tuple(p)] for p in prompts])
-        return [[Completion(f"reply {self.index[tuple(p)]} seed {seeds[0]}", len(p), 1, "length") for _ in range(sampling.n)]
-                for p in prompts]
+        return [[Completion(f"reply {self.index[tuple(p)]} seed {seed} T={s.temperature}", len(p), 1, "length") for _ in range(s.n)]
+                for p, s, seed in zip(prompts, samplings, seeds)]
 
 
 def test_batch_boundaries_are_fixed_so_a_resumed_run_batches_as_a_full_one(tmp_path: Path, tiny_model: ResolvedModel, tokenizer) -> None:
@@ -178,7 +181,8 @@ def test_batch_boundaries_are_fixed_so_a_resumed_run_batches_as_a_full_one(tmp_p
 
     full = RecordingEngine(prompts)
     full_records, _ = generate_cached(requests, tiny_model, cfg, ItemCache(tmp_path / "full.jsonl"), lambda: full, tokenizer)
-    assert full.batches == [[0, 1, 2], [3, 4, 5], [6], [7, 8]]  # fixed blocks per sampling group
+    assert full.batches == [[0, 1, 2], [3, 4, 5], [6, 7, 8]]  # fixed blocks in request order, samplings mixed
+    assert [r[0]["text"].endswith(f"T={requests[i].sampling.temperature}") for i, r in enumerate(full_records)] == [True] * 9
 
     # A run killed after items 1 and 4 were cached: the rest are generated in the same blocks,
     # never regrouped into fresh batches of 3 (which would change padding and seeds).
@@ -186,7 +190,7 @@ def test_batch_boundaries_are_fixed_so_a_resumed_run_batches_as_a_full_one(tmp_p
     partial.put_many([full_records[1][0], full_records[4][0]])
     resumed = RecordingEngine(prompts)
     resumed_records, stats = generate_cached(requests, tiny_model, cfg, partial, lambda: resumed, tokenizer)
-    assert resumed.batches == [[0, 2], [3, 5], [6], [7, 8]]
+    assert resumed.batches == [[0, 2], [3, 5], [6, 7, 8]]
     assert (stats["cache_hits"], stats["generated"]) == (2, 7)
     # Each finished batch is cached whole, so after a kill a block is either all cached or all
     # missing; a wholly missing block is regenerated exactly as in the full run (same members, same seed).
@@ -232,8 +236,8 @@ def test_a_request_with_a_missing_sample_is_regenerated_but_keeps_its_cached_one
 
 def test_hf_engine_ends_a_completion_at_a_stop_string(hf_engine: HFEngine, tokenizer) -> None:
     prompts = [render_prompt(tokenizer, (("user", "Tell me a story."),))]
-    [[full]] = hf_engine.generate(prompts, replace(GREEDY, max_new_tokens=12), seeds=[0])
+    [[full]] = hf_engine.generate(prompts, [replace(GREEDY, max_new_tokens=12)], seeds=[0])
     assert len(full.text) >= 6, full.text
     stop = full.text[3:6]
-    [[cut]] = hf_engine.generate(prompts, replace(GREEDY, max_new_tokens=12, stop=(stop,)), seeds=[0])
+    [[cut]] = hf_engine.generate(prompts, [replace(GREEDY, max_new_tokens=12, stop=(stop,))], seeds=[0])
     assert cut.text == full.text[:full.text.index(stop) + len(stop)] and cut.finish_reason == "stop"

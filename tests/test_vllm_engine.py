@@ -53,21 +53,27 @@ def prompts(tokenizer, n: int = 4) -> list[list[int]]:
 def test_n_samples_in_one_request_are_the_separately_seeded_requests_samples(engine, tokenizer) -> None:
     ids = prompts(tokenizer)
     sampled = Sampling(temperature=0.8, top_p=0.95, max_new_tokens=12)
-    together = engine.generate(ids, replace(sampled, n=2), [11, 12, 13, 14])
-    apart = [engine.generate(ids, sampled, [seed + j for seed in (11, 12, 13, 14)]) for j in range(2)]
+    together = engine.generate(ids, [replace(sampled, n=2)] * 4, [11, 12, 13, 14])
+    apart = [engine.generate(ids, [sampled] * 4, [seed + j for seed in (11, 12, 13, 14)]) for j in range(2)]
     assert [[c.text for c in samples] for samples in together] == [[apart[0][i][0].text, apart[1][i][0].text] for i in range(4)]
-    again = engine.generate(ids, replace(sampled, n=2), [11, 12, 13, 14])
+    again = engine.generate(ids, [replace(sampled, n=2)] * 4, [11, 12, 13, 14])
     assert [[c.text for c in s] for s in again] == [[c.text for c in s] for s in together]  # same seed, same samples
     assert len({c.text for samples in together for c in samples}) > 4  # and they are samples, not one greedy text
+    # One call with each prompt's own sampling (greedy, sampled, n=2) gives what calls per sampling give.
+    greedy = Sampling(max_new_tokens=12)
+    mixed = engine.generate(ids, [greedy, sampled, replace(sampled, n=2), greedy], [11, 12, 13, 14])
+    alone = [engine.generate([ids[i]], [s], [seed])[0] for i, s, seed in
+             ((0, greedy, 11), (1, sampled, 12), (2, replace(sampled, n=2), 13), (3, greedy, 14))]
+    assert [[c.text for c in s] for s in mixed] == [[c.text for c in s] for s in alone]
 
 
 def test_a_stop_string_ends_the_completion_and_is_kept(engine, tokenizer) -> None:
     ids = prompts(tokenizer, 1)
-    full = engine.generate(ids, Sampling(max_new_tokens=24), [0])[0][0]
+    full = engine.generate(ids, [Sampling(max_new_tokens=24)], [0])[0][0]
     words = full.text.split()
     assert len(words) > 3, full.text
     stop = words[2]
-    stopped = engine.generate(ids, Sampling(max_new_tokens=24, stop=(stop,)), [0])[0][0]
+    stopped = engine.generate(ids, [Sampling(max_new_tokens=24, stop=(stop,))], [0])[0][0]
     assert stopped.text == full.text[:full.text.index(stop) + len(stop)]
     assert stopped.finish_reason == "stop" and stopped.completion_tokens < full.completion_tokens
 

@@ -52,8 +52,8 @@ class Engine(Protocol):
 
     name: str
 
-    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
-        """Return ``sampling.n`` completions for each prompt, seeded per prompt."""
+    def generate(self, prompts: Sequence[list[int]], samplings: Sequence[Sampling], seeds: Sequence[int]) -> list[list[Completion]]:
+        """Return each prompt's ``sampling.n`` completions, decoded with its own sampling and seed."""
         ...
 
 

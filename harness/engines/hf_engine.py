@@ -27,14 +27,26 @@ class HFEngine:
             self.model.to("cuda")
         self.pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
 
-    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
-        """Return completions from one left-padded batch (seeded by the batch's first seed)."""
+    def generate(self, prompts: Sequence[list[int]], samplings: Sequence[Sampling], seeds: Sequence[int]) -> list[list[Completion]]:
+        """Return completions from one left-padded batch per distinct sampling (``generate`` takes one set of
+        decoding parameters), each seeded by its first prompt's seed."""
+        groups: dict[Sampling, list[int]] = {}
+        for i, sampling in enumerate(samplings):
+            groups.setdefault(sampling, []).append(i)
+        results: list[list[Completion]] = [[] for _ in prompts]
+        for sampling, chosen in groups.items():
+            for i, samples in zip(chosen, self._generate([prompts[i] for i in chosen], sampling, seeds[chosen[0]])):
+                results[i] = samples
+        return results
+
+    def _generate(self, prompts: Sequence[list[int]], sampling: Sampling, seed: int) -> list[list[Completion]]:
+        """Return completions from one left-padded batch sharing ``sampling``, seeded by ``seed``."""
         import torch
 
         width = max(len(p) for p in prompts)
         ids = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.model.device)
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.model.device)
-        torch.manual_seed(seeds[0])
+        torch.manual_seed(seed)
         sample = sampling.temperature > 0
         with torch.no_grad():
             out = self.model.generate(

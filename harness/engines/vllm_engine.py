@@ -57,14 +57,14 @@ class VLLMEngine:
                            max_model_len=cfg.max_model_len, enforce_eager=cfg.enforce_eager,
                            enable_prefix_caching=cfg.prefix_caching, **block_args(cfg), **cpu_scheduler_args(cfg))
 
-    def generate(self, prompts: Sequence[list[int]], sampling: Sampling, seeds: Sequence[int]) -> list[list[Completion]]:
-        """Return completions from one batched `LLM.generate` call."""
+    def generate(self, prompts: Sequence[list[int]], samplings: Sequence[Sampling], seeds: Sequence[int]) -> list[list[Completion]]:
+        """Return completions from one batched `LLM.generate` call (sampling parameters per prompt)."""
         from vllm import SamplingParams
         from vllm.inputs import TokensPrompt
 
         params = [SamplingParams(n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
                                  max_tokens=sampling.max_new_tokens, seed=s, stop=list(sampling.stop) or None,
-                                 include_stop_str_in_output=True) for s in seeds]
+                                 include_stop_str_in_output=True) for sampling, s in zip(samplings, seeds)]
         with to_log(LOG_NAME, "vLLM generation"):
             outs = self.llm.generate([TokensPrompt(prompt_token_ids=p) for p in prompts], params, use_tqdm=False)
         return [[Completion(text=c.text, prompt_tokens=len(o.prompt_token_ids), completion_tokens=len(c.token_ids),
