@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 from harness.benchmarks.base import enabled_benchmarks
 from harness.benchmarks.judging import judge_entry
 from harness.config import Experiment
+from harness.generation import first_turns_stage
 from harness.logs import chatter_to, progress
 from harness.judges.preflight import check_judge_ready
 from harness.methods import METHODS, get_method
@@ -32,9 +33,15 @@ def plan(exp: Experiment, method_name: str) -> list[Stage]:
     instead of starting their own between trainings); raises on an invalid plan."""
     method = get_method(method_name)
     method_stages = list(method.stages(exp))
-    benchmark_stages = [s for model in method.evaluated_models(exp) for b in enabled_benchmarks(exp)
-                        for s in b.stages(exp, model)]
+    benchmark_stages = [s for model in method.evaluated_models(exp) for s in model_evaluation(exp, model)]
     return order_stages(sorted(method_stages + benchmark_stages, key=lambda s: PHASES.index(s.phase)))
+
+
+def model_evaluation(exp: Experiment, model: str) -> list[Stage]:
+    """Return the stages evaluating the model stage ``model``: the first-turns stage (where benchmarks' first turns
+    can be answered together), then every enabled benchmark's stages, in that order (the sort above keeps it)."""
+    first_turns = first_turns_stage(exp, model)
+    return ([first_turns] if first_turns else []) + [s for b in enabled_benchmarks(exp) for s in b.stages(exp, model)]
 
 
 def run_labels(exp: Experiment, method_name: str) -> list[str]:

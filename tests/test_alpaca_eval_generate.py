@@ -1,6 +1,7 @@
 """What the generate stages store and how they are labelled: answers stripped before storing and
-judging, as alpaca_eval's decoders and FastChat strip them (both benchmarks, one tiny-model run),
-and AlpacaEval answers capped below the protocol's length labelled."""
+judging, as alpaca_eval's decoders and FastChat strip them (both benchmarks, one tiny-model run, whose
+first turns the first-turns stage generates together), and AlpacaEval answers capped below the
+protocol's length labelled."""
 
 from __future__ import annotations
 
@@ -24,6 +25,11 @@ def test_stored_answers_are_the_generations_stripped(experiment_yaml, harness_cl
              for turn in json.loads(line)["choices"][0]["turns"]]
     assert len(outputs) == 6 and len(turns) == 16
     assert sorted(outputs + turns) == sorted(text.strip() for text in raw)
+    # Both benchmarks' first turns were generated together before either generate stage, which found them cached.
+    summary = {name: read_json(run / "generate" / name / "manifest.json")["summary"] for name in ("first-turns", "alpaca_eval", "mt_bench")}
+    assert (summary["first-turns"]["benchmarks"], summary["first-turns"]["generated"]) == (["alpaca_eval", "mt_bench"], 6 + 8)
+    assert (summary["alpaca_eval"]["generated"], summary["mt_bench"]["mt_bench-turn1"]["generated"]) == (0, 0)
+    assert summary["mt_bench"]["mt_bench-turn2"]["generated"] == 8
     shown = json.loads(harness_cli("show", "strip", "--json", "--results", results).stdout)
     assert "alpaca_eval: answers capped at 8 new tokens (protocol: 2048)" in shown["labels"]
 

@@ -13,7 +13,7 @@ import yaml
 
 from harness.io import iter_jsonl, read_json
 
-STAGES = {"policy", "generate/alpaca_eval", "generate/mt_bench", "judge/alpaca_eval", "judge/mt_bench",
+STAGES = {"policy", "generate/first-turns", "generate/alpaca_eval", "generate/mt_bench", "judge/alpaca_eval", "judge/mt_bench",
           "score/alpaca_eval", "score/mt_bench"}
 
 

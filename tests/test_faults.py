@@ -48,7 +48,7 @@ from typing import Callable, Iterator
 import pytest
 import yaml
 from conftest import FAKE_JUDGE_KEY_ENV, FakeJudgeServer, harness_command
-from test_resume import DONE_LINE, assert_store_is_whole
+from test_resume import DONE_LINE, assert_store_is_whole, item_counts
 from test_seft_method import SEFT_TINY, TINY_TRAINING
 
 from harness.errors import EXIT_RUNTIME
@@ -531,7 +531,7 @@ def sft_runs(experiment_factory, harness_env: dict[str, str], fake_judge_server,
         found = [(int(c), int(g)) for _, c, g in DONE_LINE.findall(after.output())]
         cases = {"training": training,
                  "disk": Case("disk full during generation" + ("" if disk.tmpfs else " (injected ENOSPC)"),
-                              reused=sum(int(c) for _, c, _ in DONE_LINE.findall(rerun.output()))),
+                              reused=item_counts(rerun.output())[0]),
                  "truncated": Case("truncated last line in every cache", reused=sum(c for c, _ in found),
                                    recomputed=len(before))}
         yield SftRuns(disk, results, disk_full, cached, sorted(before), after, len(fake_judge_server.requests) - calls, cases)

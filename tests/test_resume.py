@@ -21,6 +21,16 @@ MT_BENCH_CATEGORIES = 8
 # Long enough (greedy, batch 2, a random model rarely stops early) that generation takes seconds.
 MAX_NEW_TOKENS = 32
 DONE_LINE = re.compile(r"^  (\S+): (\d+) cached, (\d+) generated$", re.M)
+FIRST_TURN_LINES = {"alpaca_eval", "ifeval", "mt_bench-turn1"}  # requests the first-turns stage asks before them
+
+
+def item_counts(output: str) -> tuple[int, int]:
+    """Return (cached, generated) over a one-model run's generation lines, each item counted once: where the
+    first-turns stage ran, its line counts the benchmarks' first turns (their own lines then find them cached)."""
+    counts = [(name, int(c), int(g)) for name, c, g in DONE_LINE.findall(output)]
+    merged = any(name == "first-turns" for name, _, _ in counts)
+    kept = [(c, g) for name, c, g in counts if not (merged and name in FIRST_TURN_LINES)]
+    return sum(c for c, _ in kept), sum(g for _, g in kept)
 
 
 def cache_lines(results: Path) -> list[dict]:
@@ -119,7 +129,8 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert 2 <= cached_before < total, "generation finished before the kill: make the test's generation longer"
     run = read_json(results / "base-smoke" / "run.json")
     assert run["status"] == "running"  # a killed run is never marked done
-    manifests = [read_json(results / "base-smoke" / name / "manifest.json", default={}) for name in ("generate/alpaca_eval", "generate/mt_bench")]
+    manifests = [read_json(results / "base-smoke" / name / "manifest.json", default={})
+                 for name in ("generate/first-turns", "generate/alpaca_eval", "generate/mt_bench")]
     assert "running" in [m.get("status") for m in manifests]  # killed inside a generate stage
     keys_before = {r["key"]: r for r in cache_lines(results)}
     print(f"\nkilled after {cached_before}/{total} generations were cached")
@@ -128,9 +139,9 @@ def test_killed_run_resumes_without_recomputing_and_matches_an_uninterrupted_run
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     # (a) nothing cached before the kill was generated again: the log counts it as cached, and the
     # cache holds each item exactly once (a regenerated item would be appended a second time).
-    counts = [(int(c), int(g)) for _, c, g in DONE_LINE.findall(resumed.stdout)]
-    assert sum(c for c, _ in counts) == cached_before
-    assert sum(g for _, g in counts) == total - cached_before
+    assert item_counts(resumed.stdout) == (cached_before, total - cached_before)
+    counts = {name: (int(c), int(g)) for name, c, g in DONE_LINE.findall(resumed.stdout)}
+    assert counts["alpaca_eval"] == (N_ALPACA, 0) and counts["mt_bench-turn1"] == (MT_BENCH_CATEGORIES, 0)  # asked by first-turns
     after = cache_lines(results)
     assert len(after) == len({r["key"] for r in after}) == total
     by_key = {r["key"]: r for r in after}
@@ -155,7 +166,7 @@ def test_rerunning_a_finished_run_only_skips(resume_config: Path, uninterrupted:
     assert again.returncode == 0, again.stderr[-3000:]
     print(f"\nsecond `harness run` of a finished run: {again.seconds:.1f} s wall (first: {uninterrupted.seconds:.1f} s)")
     stage_lines = [line for line in again.stdout.splitlines() if line.startswith("[")]
-    assert len(stage_lines) == 7, again.stdout  # policy + generate/judge/score for both benchmarks
+    assert len(stage_lines) == 8, again.stdout  # policy + first turns + generate/judge/score for both benchmarks
     assert all(line.startswith("[skip]") for line in stage_lines), again.stdout
     assert not DONE_LINE.search(again.stdout) and "  judging " not in again.stdout
     assert {p: p.read_bytes() for p in (results / "_cache").rglob("*.jsonl")} == cache_before

@@ -31,6 +31,7 @@ from typing import Any, Callable, ClassVar, Protocol, Sequence, TypeVar
 from pydantic import BaseModel, Field
 
 from harness.config import Experiment, Strict
+from harness.engines.base import GenerationRequest
 from harness.errors import HarnessError
 from harness.methods import POLICY_STAGE as POLICY
 from harness.registry import Registry
@@ -218,6 +219,12 @@ class Benchmark:
     def stages(self, exp: Experiment, model: str = POLICY) -> list[Stage]:
         """Return the stages scoring the model stage ``model`` (names from ``stage_names``), each with its phase."""
         raise NotImplementedError(f"benchmark {self.name} defines no stages")
+
+    def first_turn_requests(self, exp: Experiment) -> list[GenerationRequest]:
+        """Return the requests the generate stage sends before it has any answer (every prompt's first turn; [] for
+        a benchmark that generates nothing). The core sends those of every enabled benchmark to a model together
+        (harness.generation.first_turns_stage), so the generate stage finds them cached: it must ask exactly these."""
+        return []
 
     def labels(self, exp: Experiment) -> list[str]:
         """Return the honesty labels this config puts on the benchmark's numbers (subset, caps, proxy judge)."""

@@ -49,6 +49,7 @@ class AlpacaEval(Benchmark):
 
     # generate -> judge -> score for a model stage, this config's labels, and stand-in judge requests
     stages = staticmethod(pipeline.stages)
+    first_turn_requests = staticmethod(pipeline.first_turn_requests)
     labels = staticmethod(pipeline.labels)
     estimate = staticmethod(pipeline.estimate)
 

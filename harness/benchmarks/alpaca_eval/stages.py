@@ -48,15 +48,19 @@ def annotator_name(exp: Experiment) -> str:
     return settings(exp).annotator or judge_entry(exp, NAME).settings(NAME).annotator
 
 
+def first_turn_requests(exp: Experiment) -> list[GenerationRequest]:
+    """Return the generate stage's requests: each instruction as one user turn, decoded as ``generation`` says."""
+    gen = exp.generation
+    sampling = Sampling(temperature=gen.temperature, top_p=gen.top_p, max_new_tokens=gen.max_new_tokens, seed=exp.seed)
+    return [GenerationRequest(p.id, (("user", p.turns[0]),), sampling) for p in load_alpaca_eval(exp.data_dir(), limit=settings(exp).limit)]
+
+
 def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: write model_outputs.json (alpaca_eval format) for the model stage."""
     exp = ctx.exp
     prompts = load_alpaca_eval(exp.data_dir(), limit=settings(exp).limit)
     ctx.update_provenance("data.alpaca_eval", {"sha256": data_sha256(exp), "n": len(prompts), "subset": len(prompts) < N_FULL})
-    gen = exp.generation
-    sampling = Sampling(temperature=gen.temperature, top_p=gen.top_p, max_new_tokens=gen.max_new_tokens, seed=exp.seed)
-    requests = [GenerationRequest(p.id, (("user", p.turns[0]),), sampling) for p in prompts]
-    records = generate_with_model(ctx, names.model, requests, NAME)
+    records = generate_with_model(ctx, names.model, first_turn_requests(exp), NAME)
     generator = generator_name(ctx, names.model)
     # Answers are stripped before they are stored and judged, as alpaca_eval's decoders (is_strip) and FastChat do.
     outputs = [{"instruction": p.turns[0], "output": r["text"].strip(), "generator": generator, "dataset": p.category,

@@ -36,6 +36,7 @@ class IFEval(Benchmark):
 
     # generate -> score for a model stage, and this config's labels
     stages = staticmethod(pipeline.stages)
+    first_turn_requests = staticmethod(pipeline.first_turn_requests)
     labels = staticmethod(pipeline.labels)
 
     def decontamination_prompts(self, exp: Experiment) -> list[str]:

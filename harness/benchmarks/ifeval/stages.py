@@ -69,14 +69,18 @@ def responses_jsonl(prompts: Sequence[IFEvalPrompt], responses: Sequence[str], r
     return "".join(line(i, p) + "\n" for i, p in enumerate(prompts))
 
 
+def first_turn_requests(exp: Experiment) -> list[GenerationRequest]:
+    """Return the generate stage's requests: each prompt asked as one user turn, greedily."""
+    sampling = Sampling(temperature=TEMPERATURE, top_p=1.0, max_new_tokens=settings(exp).max_new_tokens, seed=GREEDY_SEED)
+    return [GenerationRequest(str(p.key), (("user", p.prompt),), sampling) for p in asked(exp)]
+
+
 def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: answer each prompt asked as one user turn, greedily; write responses.jsonl."""
     exp = ctx.exp
     prompts = asked(exp)
     ctx.update_provenance("data.ifeval", {"sha256": data_sha256(exp), "n": len(prompts), "subset": len(prompts) < N_PROMPTS})
-    sampling = Sampling(temperature=TEMPERATURE, top_p=1.0, max_new_tokens=settings(exp).max_new_tokens, seed=GREEDY_SEED)
-    requests = [GenerationRequest(str(p.key), (("user", p.prompt),), sampling) for p in prompts]
-    records = generate_with_model(ctx, names.model, requests, NAME)
+    records = generate_with_model(ctx, names.model, first_turn_requests(exp), NAME)
     atomic_write_text(ctx.dir / RESPONSES, responses_jsonl(prompts, [r["text"] for r in records], records))
     return {"n": len(records), "subset": len(records) < N_PROMPTS,
             "n_capped": sum(r["finish_reason"] == "length" for r in records), **ctx.stats[NAME]}

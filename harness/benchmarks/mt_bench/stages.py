@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from functools import partial
+from typing import Sequence
 
 from harness.benchmarks.judging import judge_cached, judge_entry, judge_fingerprint, judge_labels, judge_resource
 from harness.benchmarks.mt_bench.protocol import (
@@ -84,20 +85,29 @@ def answers_jsonl(questions: list[Prompt], turns: dict[str, list[str]], **per_qu
     return "".join(line(q) + "\n" for q in questions)
 
 
+def turn_requests(exp: Experiment, asked: Sequence[Prompt], answers: dict[str, list[str]]) -> list[GenerationRequest]:
+    """Return each question's next turn after its ``answers`` so far, sampled at its category's temperature (FastChat's)."""
+    def sampling(category: str | None) -> Sampling:
+        return Sampling(temperature=sampling_temperature(category), top_p=1.0,
+                        max_new_tokens=settings(exp).max_new_tokens, seed=exp.seed)
+
+    return [GenerationRequest(q.id, tuple((m["role"], m["content"]) for m in q.messages(tuple(answers.get(q.id, ())))),
+                              sampling(q.category)) for q in asked]
+
+
+def first_turn_requests(exp: Experiment) -> list[GenerationRequest]:
+    """Return every question's first turn (the generate stage's first requests)."""
+    return turn_requests(exp, questions(exp), {})
+
+
 def run_generate(ctx: StageContext, names: StageNames) -> dict:
     """Stage body: answer turn 1, then turn 2 given turn 1; write FastChat-format answers.jsonl."""
     exp = ctx.exp
     asked = questions(exp)
     ctx.update_provenance("data.mt_bench", {"sha256": data_sha256(exp), "n": len(asked), "subset": len(asked) < N_FULL})
-
-    def sampling(category: str | None) -> Sampling:
-        return Sampling(temperature=sampling_temperature(category), top_p=1.0,
-                        max_new_tokens=settings(exp).max_new_tokens, seed=exp.seed)
-
     answers: dict[str, list[dict]] = {q.id: [] for q in asked}
     for turn in range(2):
-        requests = [GenerationRequest(q.id, tuple((m["role"], m["content"]) for m in q.messages(tuple(a["text"] for a in answers[q.id]))),
-                                      sampling(q.category)) for q in asked]
+        requests = turn_requests(exp, asked, {q.id: [a["text"] for a in answers[q.id]] for q in asked})
         for q, record in zip(asked, generate_with_model(ctx, names.model, requests, f"{NAME}-turn{turn + 1}")):
             answers[q.id].append({**record, "text": record["text"].strip()})  # FastChat strips each answer
     atomic_write_text(ctx.dir / "answers.jsonl", answers_jsonl(
