@@ -205,7 +205,11 @@ def _check_names(exp: Experiment) -> None:
 
 
 def _check_study(exp: Experiment) -> None:
-    """Raise HarnessError for a study metric that no registered benchmark publishes, or a study method that is not registered."""
+    """Raise HarnessError for a study metric that no registered benchmark publishes, or a study method that is not registered.
+
+    The reference and focus need not be in methods_order: a config that runs fewer methods than its preset's
+    study names (``--set methods_order=[base]``) keeps the study, and its report plans the comparisons among
+    the methods it ran (harness.reports.study.planned_comparisons)."""
     study = exp.study
     for where, metric in [("primary", study.primary)] + [(f"secondary.{i}", m) for i, m in enumerate(study.secondary)]:
         if metric.benchmark not in BENCHMARKS:
@@ -216,5 +220,5 @@ def _check_study(exp: Experiment) -> None:
             raise HarnessError(f"config error: study.{where}.metric: {metric.benchmark} has no metric '{metric.metric}'; "
                                f"its metrics: {', '.join(keys)}")
     for where, name in (("reference", study.reference), ("focus", study.focus)):
-        if name is not None and name not in exp.methods_order:
-            raise HarnessError(f"config error: study.{where}: '{name}' is not in methods_order ({', '.join(exp.methods_order)})")
+        if name is not None and name not in METHODS:
+            raise HarnessError(f"config error: study.{where}: no method '{name}'; registered: {', '.join(METHODS.names())}")

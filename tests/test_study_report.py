@@ -14,7 +14,10 @@ import pytest
 
 from harness.report_sections import ReportContext
 from harness.reports.collect import RunData, group_runs
-from harness.reports.study import minimum_detectable_effect, study
+from harness.config import StudyConfig
+from harness.errors import HarnessError
+from harness.experiment import load_experiment
+from harness.reports.study import minimum_detectable_effect, planned_comparisons, study
 
 ORDER = ["base", "sft", "dpo", "rlhf", "seft"]  # rlhf is stated but never run
 STUDY = {"primary": {"benchmark": "heldout_preferences", "metric": "accuracy"},
@@ -63,6 +66,17 @@ def test_the_pre_stated_comparisons_come_first_whether_or_not_they_ran(section) 
     assert list(planned.frame["Comparison"]) == ["sft - base", "dpo - base", "rlhf - base", "seft - base",
                                                  "seft - sft", "seft - dpo", "seft - rlhf"]
     assert "Held-out preference accuracy: Pref acc (primary)" in planned.notes[0]
+
+
+def test_a_config_running_fewer_methods_than_its_study_names_plans_the_comparisons_among_them() -> None:
+    config = StudyConfig.model_validate(STUDY)
+    assert planned_comparisons(config, ["base", "sft"]) == [("sft", "base", "each method against base")]
+    assert planned_comparisons(config, ["sft", "seft"]) == [("seft", "sft", "seft against each other method")]
+    assert planned_comparisons(config, ["base"]) == []
+    # the smoke preset states a study; a config running base alone still loads, and a misspelt method is one line
+    assert load_experiment(preset="smoke", overrides=["methods_order=[base]"]).study.focus == "seft"
+    with pytest.raises(HarnessError, match="study.focus: no method 'sfet'"):
+        load_experiment(preset="smoke", overrides=["study.focus=sfet"])
 
 
 def test_each_comparison_gets_an_interval_a_holm_p_and_a_verdict_in_words(section) -> None:

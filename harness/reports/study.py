@@ -84,9 +84,10 @@ def study_of(runs: list[RunData]) -> tuple[StudyConfig, list[str]] | None:
 
 def planned_comparisons(study: StudyConfig, methods_order: list[str]) -> list[tuple[str, str, str]]:
     """Return the pre-stated comparisons (method, against, why): each method against the reference, then the
-    focus method against every other method, in ``methods_order``."""
-    out = [(m, study.reference, f"each method against {study.reference}") for m in methods_order if m != study.reference]
-    if study.focus:
+    focus method against every other method, in ``methods_order`` (a reference or focus it leaves out plans none)."""
+    out = [(m, study.reference, f"each method against {study.reference}") for m in methods_order
+           if m != study.reference and study.reference in methods_order]
+    if study.focus in methods_order:
         out += [(study.focus, m, f"{study.focus} against each other method") for m in methods_order
                 if m not in (study.reference, study.focus)]
     return out
