@@ -24,7 +24,6 @@ LINE_SEPARATORS = Path(__file__).parent / "fixtures" / "data" / "line_separators
 # Four pairs in a local parquet file, read through HF datasets and pinned by its bytes.
 PARQUET = Path(__file__).parent / "fixtures" / "data" / "preference_pairs.parquet"
 PARQUET_PIN = f"sha256:{hashlib.sha256(PARQUET.read_bytes()).hexdigest()}"
-ULTRAFEEDBACK = Path(__file__).parent / "fixtures" / "data" / "ultrafeedback.jsonl"
 TINY_TRAINING = {
     "data": {"plan": {
         "annotated": [{"format": "hh_rlhf", "path": "package:harness/resources/data/hh_rlhf/harmless-base-test.jsonl.gz",
@@ -46,18 +45,10 @@ TINY_TRAINING = {
     "study": {"primary": {"benchmark": "heldout_preferences", "metric": "accuracy"},
               "secondary": [{"benchmark": "heldout_preferences", "metric": "margin"},
                             {"benchmark": "alpaca_eval", "metric": "win_rate"}, {"benchmark": "mt_bench", "metric": "turn_1"}]},
-    # the smoke preset's SEFT scaling study, cut to one extra point (the 1.0 point is seft-smoke itself), and the
-    # paper preset's evolution-source study on its schedules: internal only (seft-smoke's), internal then external
-    # from round 2 (round 1 shared, UltraFeedback's other-model completions revised in round 2)
-    "sweeps": {"seft-pool-fraction": {"vary": {"methods.seft.pool_fraction": [0.5, 1.0]}},
-               "seft-evolution-source": {"method": "seft", "points": {
-                   "internal-only": {"methods.seft.evolution_order": ["internal"]},
-                   "internal-then-external": {
-                       "methods.seft.evolution_order": ["internal", "external"], "methods.seft.external_from_round": 2,
-                       "methods.seft.external": {"dataset": {"format": "ultrafeedback", "path": str(ULTRAFEEDBACK),
-                                                             "kind": "ranked"}, "responses_per_prompt": 1}}},
-                   "set": {"methods.seft.evaluate_rounds": "final", "methods.seft.reward_scoring": False,
-                           "methods.seft.judge_revisions": 0}}},
+    # the smoke preset's SEFT scaling study, cut to one extra point (the 1.0 point is seft-smoke itself); its
+    # evolution-source study runs as the preset states it (internal: seft-smoke's round 1; external: 100 shipped
+    # HH-RLHF replies revised instead)
+    "sweeps": {"seft-pool-fraction": {"vary": {"methods.seft.pool_fraction": [0.5, 1.0]}}},
 }
 
 
@@ -162,12 +153,13 @@ def test_seft_measures_its_revisions_and_rounds_and_runs_its_sweep(all_methods_s
 
 def test_the_evolution_source_sweep_shares_round_1_and_its_table_renders(all_methods_store: dict, harness_cli) -> None:
     results = all_methods_store["results"]
-    point = {name: results / f"seft-smoke-seft-evolution-source-{name}" for name in ("internal-only", "internal-then-external")}
+    point = {name: results / f"seft-smoke-seft-evolution-source-{name}" for name in ("internal", "external")}
     assert all(read_json(p / "run.json")["status"] == "done" for p in point.values())
-    mixed = read_json(point["internal-then-external"] / "seft/round-2-targets" / "round_stats.json")["targets"]["by_source"]
-    assert mixed.get("external", 0) > 0
-    for p in point.values():  # round 1 revises the policy's own samples in every schedule: one stage
-        assert (p / "seft/round-1-targets").resolve() == (results / "seft-smoke" / "seft/round-1-targets").resolve()
+    # internal: the policy's own samples, seft-smoke's round 1 itself; external: the HH-RLHF replies instead, its own round
+    assert (point["internal"] / "seft/round-1-targets").resolve() == (results / "seft-smoke" / "seft/round-1-targets").resolve()
+    assert (point["external"] / "seft/reviser").resolve() == (results / "seft-smoke" / "seft/reviser").resolve()
+    by_source = read_json(point["external"] / "seft/round-1-targets" / "round_stats.json")["targets"]["by_source"]
+    assert by_source.get("external", 0) > 0 and not by_source.get("internal")
     reports = all_methods_store["root"] / "reports"
     done = harness_cli("report", *[p.name for p in point.values()], "--results", results, "--reports", reports,
                        "--name", "evolution", cwd=all_methods_store["root"])
@@ -175,8 +167,8 @@ def test_the_evolution_source_sweep_shares_round_1_and_its_table_renders(all_met
     md = (reports / "evolution" / "report.md").read_text()
     table = md[md.index("## Figure: evolution source"):]
     table = table[:table.find("\n## ", 1)]
-    rows = [line for line in table.splitlines() if line.startswith("| internal")]
-    assert [row.split(" | ")[0] for row in rows] == ["| internal only", "| internal, then + external from round 2"], table
+    rows = [line for line in table.splitlines() if line.startswith(("| internal", "| external"))]
+    assert [row.split(" | ")[0] for row in rows] == ["| internal only", "| external only"], table
     assert (reports / "evolution" / "figures" / "evolution_source.png").stat().st_size > 1000
 
 

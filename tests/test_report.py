@@ -179,16 +179,19 @@ def test_reproduce_runs_the_methods_order_and_the_sweeps_a_target_asks_for_then_
 
     for name in ("FAKE_JUDGE_API_KEY", "HARNESS_MODEL_CACHE"):
         monkeypatch.setenv(name, harness_env[name])
-    # the smoke preset's sweep name, pointed at base so the test trains nothing
+    # the smoke preset's sweeps, pointed at base so the test trains nothing
     config = experiment_factory(tmp_path, eval={"mt_bench": {"enabled": False}}, methods_order=["base"],
-                                sweeps={"seft-pool-fraction": {"method": "base", "vary": {"eval.alpaca_eval.limit": [2]}}})
+                                sweeps={"seft-pool-fraction": {"method": "base", "vary": {"eval.alpaca_eval.limit": [2]}},
+                                        "seft-evolution-source": {"method": "base"}})
     exp = load_experiment(config_path=config)
     load = lambda extra: load_experiment(config_path=config, overrides=extra)  # noqa: E731
     target = Target("t", "test target", ("table",), sweeps=True)
     runs = run_target(target, exp, RunStore(tmp_path / "results"), load=load, log=lambda line: None)
-    # the preset's vary keys merge with ours: pool fractions x limit 2, all base runs sharing their stages
-    assert runs[0].id == "base-smoke" and len(runs) == 4
-    assert all(r.id.startswith("base-smoke-seft-pool-fraction-") and r.id.endswith("limit_2") for r in runs[1:])
+    # the preset's vary keys merge with ours: pool fractions x limit 2, then its two evolution-source points, all base
+    # runs sharing their stages
+    assert runs[0].id == "base-smoke" and len(runs) == 6
+    assert all(r.id.startswith("base-smoke-seft-pool-fraction-") and r.id.endswith("limit_2") for r in runs[1:4])
+    assert [r.id for r in runs[4:]] == ["base-smoke-seft-evolution-source-internal", "base-smoke-seft-evolution-source-external"]
     log: list[str] = []
     without = run_target(Target("t", "test target", ("table",)), exp, RunStore(tmp_path / "results"), log=log.append)
     assert [r.id for r in without] == ["base-smoke"] and log == ["reusing run base-smoke"]  # the finished run, as is

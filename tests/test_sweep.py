@@ -55,5 +55,5 @@ def test_named_sweep_of_the_smoke_preset_and_method_all_includes_it() -> None:
     with pytest.raises(HarnessError, match="no sweep named 'nope'.*seft-pool-fraction"):
         named_sweep_jobs(exp, "nope", load)
     everything = method_jobs(exp, ["base", "seft"], load, with_sweeps=True)
-    assert [j.run_id for j in everything[:2]] == ["base-smoke", "seft-smoke"] and len(everything) == 5
+    assert [j.run_id for j in everything[:2]] == ["base-smoke", "seft-smoke"] and len(everything) == 2 + 3 + 2  # + both sweeps
     assert len(method_jobs(exp, ["base", "seft"], load, with_sweeps=False)) == 2
