@@ -3,7 +3,7 @@
 Reads every stage manifest of the store (results/_stages/<stage>/<key>/manifest.json: the run
 that executed it, its seconds, when it finished) and every run.json (whether the run's last
 invocation ran a stage or reused it). Prints one line per group (data, each training method,
-the SEFT reviser, each round's targets and training, the pool-fraction sweep's points,
+the SEFT reviser, each round's targets and training, each sweep's points,
 generation per evaluated model, judging, scoring) with its stages' summed seconds, then the
 wall clock from the first stage's start to the last one's end.
 
@@ -38,7 +38,7 @@ def executed_stages(store: Path) -> list[dict]:
         started = run.get("stages", {}).get(manifest["stage"], {}).get("started")
         records.append({"stage": manifest["stage"], "key": manifest["key"], "run": manifest["run"],
                         "seconds": manifest["seconds"], "finished": manifest.get("finished"), "started": started,
-                        "sweep": bool(run.get("sweep"))})
+                        "sweep": (run.get("sweep") or {}).get("id")})
     return records
 
 
@@ -46,7 +46,7 @@ def group_of(record: dict) -> str:
     """Return the issue-19 table group of an executed stage."""
     stage = record["stage"]
     if record["sweep"] and not stage.startswith(EVALUATION):
-        return f"pool-fraction sweep: {record['run'].rsplit('-', 1)[-1]}"
+        return f"sweep {record['sweep']}: {record['run'].rsplit('-', 1)[-1]}"
     if stage.startswith(("model/", "data/")) or stage == "policy":
         return "data (base model, plan, preferences)"
     if stage.startswith("train/"):

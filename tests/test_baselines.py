@@ -201,6 +201,7 @@ def test_the_report_states_every_pre_stated_comparison_its_verdict_and_the_mde(a
     assert re.search(r"Minimum detectable effect \(Held-out preference accuracy: Pref acc \(primary\), n = \d+ paired items, "
                      r"80% power, two-sided\): \d+\.\d points at alpha = 0.05", study)
     assert "(seft-smoke-seft-pool-fraction" not in study  # sweep runs are not the study's methods
+    assert re.search(r"\| Answers differing from base's \(IFEval\) \|", study)  # the judge-free benchmark's answers too
     assert (reports / "study" / "figures" / "seft_story.png").stat().st_size > 1000
     assert "## Figure: the per-round story of SEFT" in md and "Targets trained on: round 1: " in md
 

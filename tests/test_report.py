@@ -162,13 +162,25 @@ def test_identical_runs_compare_as_zero_difference(store: Path) -> None:
     assert [(r["Δ"], r["95% CI"], r["p"]) for r in rows] == [(0.0, (0.0, 0.0), 1.0)] * 2
 
 
-def test_reproduce_list_describes_presets_with_hardware_and_judge_budget(harness_cli) -> None:
+def test_reproduce_list_describes_presets_with_hardware_wall_time_and_judge_budget(
+        harness_cli, harness_env, tmp_path: Path) -> None:
     done = harness_cli("reproduce", "--list")
     assert done.returncode == 0, done.stderr
     paper = done.stdout.split("preset paper-zephyr-7b:")[1].split("preset ")[0]
-    assert "8 CUDA GPUs" in paper
+    assert "8 CUDA GPUs" in paper and "wall time: not measured" in paper
     assert re.search(r"table-1: .*methods base, sft, dpo, orpo, rlhf, seft", paper)  # its methods_order
     assert re.search(r"judge budget: [\d,]+ judge calls, about \$[\d,.]+ \(gpt-4 -> ", paper)
+    smoke = done.stdout.split("preset smoke:")[1]
+    assert re.search(r"wall time: about \d+ min for `harness run --method all` with its sweeps, measured on 2 CPU cores", smoke)
+    assert re.search(r"judge budget: [\d,]+ judge calls, about \$0\.00 ", smoke)
+    # a measurement of the user's own replaces the packaged one
+    (tmp_path / "wall_times.yaml").write_text("smoke: {minutes: 12, machine: a laptop, date: 2026-12-05, commit: abc, source: notes}\n")
+    mine = harness_cli("reproduce", "--list", "--preset", "smoke", env={**harness_env, "HARNESS_CONFIG_DIR": str(tmp_path)})
+    assert mine.returncode == 0, mine.stderr
+    assert "wall time: about 12 min for `harness run --method all` with its sweeps, measured on a laptop (2026-12-05, abc" in mine.stdout
+    (tmp_path / "wall_times.yaml").write_text("smoke: {minutes: 12}\n")
+    bad = harness_cli("reproduce", "--list", "--preset", "smoke", env={**harness_env, "HARNESS_CONFIG_DIR": str(tmp_path)})
+    assert bad.returncode != 0 and bad.stderr.strip().endswith("missing machine, date, commit, source") and "Traceback" not in bad.stderr
 
 
 def test_reproduce_runs_the_methods_order_and_the_sweeps_a_target_asks_for_then_reuses_them(

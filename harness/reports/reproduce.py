@@ -8,7 +8,7 @@ from typing import Callable
 import yaml
 
 from harness.config import Experiment
-from harness.config_files import resolve_config_path
+from harness.config_files import config_layers, resolve_config_path
 from harness.errors import HarnessError
 from harness.experiment import list_presets, load_experiment
 from harness.methods import METHODS
@@ -37,6 +37,8 @@ TARGETS: Registry[Target] = Registry("reproduction target", "harness.reports", e
 TARGETS.register(Target("table-1", "the tables (Table 1, the main comparison, with Tables 0 and 2-5)", ("table",)))
 TARGETS.register(Target("figures", "the analysis figures", ("figure",), sweeps=True))
 Loader = Callable[[list[str]], Experiment]  # --set overrides -> that point's experiment
+WALL_TIMES_FILE = "wall_times.yaml"  # measured `--method all` wall times per preset (configuration folders)
+WALL_TIME_FIELDS = ("minutes", "machine", "date", "commit", "source")
 
 
 def get_target(name: str) -> Target:
@@ -61,6 +63,23 @@ def hardware_needs(exp: Experiment) -> str:
     return "; ".join(parts)
 
 
+def measured_wall_time(preset: str) -> str:
+    """Return the preset's measured `--method all` wall time in words, from wall_times.yaml (the user's entry winning),
+    or say that none was measured."""
+    entry, where = None, None
+    for path in config_layers(WALL_TIMES_FILE):
+        found = (yaml.safe_load(path.read_text()) or {}).get(preset)
+        entry, where = (found, path) if found is not None else (entry, where)
+    if entry is None:
+        return f"not measured (add one to {WALL_TIMES_FILE} in $HARNESS_CONFIG_DIR)"
+    missing = [key for key in WALL_TIME_FIELDS if key not in (entry if isinstance(entry, dict) else {})]
+    if missing or not isinstance(entry["minutes"], (int, float)):
+        raise HarnessError(f"{where}: {preset}: needs {', '.join(WALL_TIME_FIELDS)} (minutes a number); "
+                           f"{'missing ' + ', '.join(missing) if missing else 'minutes is not a number'}")
+    return (f"about {entry['minutes']:.0f} min for `harness run --method all` with its sweeps, measured on {entry['machine']} "
+            f"({entry['date']}, {entry['commit']}; stages: {entry['source']})")
+
+
 def _budget(rows: list[dict]) -> str:
     return (f"{sum(r['calls'] for r in rows):,} judge calls, about ${sum(r['usd'] for r in rows):,.2f} "
             f"({', '.join(sorted({r['judge'] + ' -> ' + r['model'] for r in rows}))})")
@@ -68,7 +87,7 @@ def _budget(rows: list[dict]) -> str:
 
 def describe(presets: list[str] | None = None, estimate: Callable | None = None) -> str:
     """Return what can be reproduced under each preset: methods (and the registered ones its methods_order
-    leaves out), sweeps, hardware and judge budget."""
+    leaves out), sweeps, hardware, measured wall time and judge budget."""
     from harness.estimate import estimate as default_estimate
     from harness.sweep import named_sweep_jobs
 
@@ -79,6 +98,7 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
         load = lambda extra, preset=preset: load_experiment(preset=preset, overrides=extra)  # noqa: E731
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
+        lines.append(f"  wall time: {measured_wall_time(preset)}")
         methods = list(exp.methods_order)
         left_out = [m for m in METHODS.names() if m not in methods]
         if left_out:

@@ -62,6 +62,11 @@ class IFEval(Benchmark):
         key = self.metric(metric).key
         return {str(row["key"]): float(row["scores"][key]) for row in verdicts(run, model) or []}
 
+    def answers(self, run: RunFiles, model: str = POLICY) -> dict[str, str]:
+        """Return {prompt key: response} from the generate stage's responses.jsonl ({} when absent): the study's share
+        of answers differing from base's."""
+        return {str(key): row["response"] for key, row in (responses(run, model) or {}).items()}
+
     def drilldown(self, runs: Sequence[tuple[str, RunFiles]]) -> list[dict]:
         """Return per-prompt rows: the prompt with its instructions, and each method's response with the instructions it missed."""
         found = {}
