@@ -1,11 +1,11 @@
 """Where configuration files are found: the copy shipped inside the package, and a user folder.
 
 The package ships ``harness/configs/`` (presets/, judges.yaml, accelerate/, seft/ templates,
-published.yaml, wall_times.yaml), found through importlib.resources, so an installed wheel finds them wherever it
-is run from. ``$HARNESS_CONFIG_DIR`` names a user folder with the same layout: a file there adds
-to the packaged ones, and a file with the same relative path wins over the packaged one (a user
-preset ``smoke.yaml`` replaces the packaged smoke; ``judges.yaml``, ``published.yaml`` and
-``wall_times.yaml`` are merged entry by entry by their readers).
+published.yaml, wall_times.yaml), found through importlib.resources, so an installed wheel finds
+them wherever it is run from. ``$HARNESS_CONFIG_DIR`` names a user folder with the same layout: a
+file there adds to the packaged ones, and a file with the same relative path wins over the packaged
+one (a user preset ``smoke.yaml`` replaces the packaged smoke; ``judges.yaml``, ``published.yaml``
+and ``wall_times.yaml`` are merged entry by entry by their readers).
 """
 
 from __future__ import annotations

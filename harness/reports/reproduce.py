@@ -69,7 +69,8 @@ def measured_wall_time(preset: str) -> str:
     entry, where = None, None
     for path in config_layers(WALL_TIMES_FILE):
         found = (yaml.safe_load(path.read_text()) or {}).get(preset)
-        entry, where = (found, path) if found is not None else (entry, where)
+        if found is not None:
+            entry, where = found, path
     if entry is None:
         return f"not measured (add one to {WALL_TIMES_FILE} in $HARNESS_CONFIG_DIR)"
     missing = [key for key in WALL_TIME_FIELDS if key not in (entry if isinstance(entry, dict) else {})]
