@@ -242,10 +242,11 @@ def test_every_scored_model_has_a_card_whose_scores_match_show(all_methods_store
                 assert "not trained here" in card
             else:
                 assert "trained by stage `" in card and "resolved training arguments" in card and "decontaminated against" in card
-    # the sweep's 1.0 point is a one-round run sharing seft-smoke's round 1: its policy's card is for those weights
+    # the pool-fraction sweep's 1.0 point and the evolution-source sweep's internal point are one-round runs sharing
+    # seft-smoke's round 1: their policy's card is for those weights, and names both
     point = results / "seft-smoke-seft-pool-fraction-pool_fraction_1.0"
     front = card_front_matter(point / "policy" / "README.md")["seft_harness"]
-    assert set(front["runs"]) == {point.name}
+    assert set(front["runs"]) == {point.name, "seft-smoke-seft-evolution-source-internal"}
     assert front["weights_sha256"] == read_json(results / "seft-smoke" / "seft/round-1" / "model.json")["weights_sha256"]
 
 
