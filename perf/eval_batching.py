@@ -5,7 +5,8 @@ and MT-Bench's 16 first turns (then their 16 second turns), with the decoding ea
 (greedy; MT-Bench's per-category temperatures). "split" sends them as the benchmark stages did: one
 engine call per benchmark and per distinct sampling (MT-Bench's categories give three), turn 2 after
 turn 1. "merged" sends every first turn in one call with per-prompt sampling parameters, then every
-second turn in one. Same loaded engine for both, alternated ``--repeats`` times; prints the ratio of
+second turn in one. The requests are the benchmarks' own (``Benchmark.first_turn_requests``, MT-Bench's
+``turn_requests`` for turn 2), seeded per request id. Same loaded engine for both, alternated ``--repeats`` times; prints the ratio of
 their summed wall times and CPU seconds, and how many answers came out identical.
 
     python perf/eval_batching.py [--dtype float32] [--repeats 1]
@@ -18,13 +19,12 @@ import os
 import platform
 
 from engine_options import alternate, build_llm, generate  # perf/engine_options.py
-from harness.benchmarks.alpaca_eval.loaders import load_alpaca_eval
-from harness.benchmarks.ifeval.prompts import load_prompts, select_subset
-from harness.benchmarks.mt_bench.protocol import sampling_temperature
-from harness.benchmarks.mt_bench.stages import questions
-from harness.engines.base import item_seed, render_prompt
+from harness.benchmarks.base import get_benchmark
+from harness.benchmarks.mt_bench.stages import questions, turn_requests
+from harness.engines.base import GenerationRequest, item_seed, render_prompt
 from harness.engines.vllm_engine import engine_environ
 from harness.experiment import load_experiment
+from harness.generation import first_turn_benchmarks
 from harness.models import resolve_model
 from harness.proc import scoped_environ
 
@@ -41,26 +41,23 @@ def main() -> None:
     exp = load_experiment("smoke")
     model = resolve_model(exp.models.policy.name)
     tokenizer = AutoTokenizer.from_pretrained(model.path)
-    cap = exp.generation.max_new_tokens
 
-    def chat(*turns: str) -> list[int]:
-        return render_prompt(tokenizer, tuple(("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)))
+    def entry(benchmark: str, request: GenerationRequest) -> tuple[tuple, list[int], SamplingParams]:
+        """Return (split group: benchmark and sampling, token ids, vLLM parameters) of a request as its benchmark asks it."""
+        s = request.sampling
+        return ((benchmark, s), render_prompt(tokenizer, request.messages),
+                SamplingParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_new_tokens, seed=item_seed(s.seed, request.id)))
 
-    def params(temperature: float, key: str) -> SamplingParams:
-        return SamplingParams(temperature=temperature, top_p=1.0, max_tokens=cap, seed=item_seed(exp.seed, key))
-
-    # (group name, token ids, sampling params) per first-turn request, as each benchmark asks it
-    first = [("alpaca_eval", chat(p.turns[0]), params(0.0, p.id)) for p in load_alpaca_eval(exp.data_dir(), limit=32)]
-    first += [("ifeval", chat(p.prompt), params(0.0, str(p.key))) for p in select_subset(load_prompts(exp.data_dir()), 32)]
-    asked = questions(exp)
-    first += [(f"mt_bench T={sampling_temperature(q.category)}", chat(q.turns[0]), params(sampling_temperature(q.category), q.id))
-              for q in asked]
+    # the requests each benchmark's generate stage sends first (Benchmark.first_turn_requests), benchmark by benchmark
+    first = [entry(name, r) for name in first_turn_benchmarks(exp) for r in get_benchmark(name).first_turn_requests(exp)]
+    asked = questions(exp)  # MT-Bench's, in the order of its first turns
+    mt_start = next(i for i, (group, _, _) in enumerate(first) if group[0] == "mt_bench")
     with scoped_environ(engine_environ(exp.generation.engine)):  # the preset's thread binding (all cores)
         llm = build_llm(model.path, engine=exp.generation.engine, dtype=args.dtype, gpu_memory_utilization=0.2)
 
-    def second_turns(answers: list[str]) -> list[tuple[str, list[int], SamplingParams]]:
-        start = len(first) - len(asked)
-        return [(name, chat(q.turns[0], a.strip(), q.turns[1]), p) for (name, _, p), q, a in zip(first[start:], asked, answers[start:])]
+    def second_turns(answers: list[str]) -> list[tuple[tuple, list[int], SamplingParams]]:
+        replies = {q.id: [a.strip()] for q, a in zip(asked, answers[mt_start:mt_start + len(asked)])}
+        return [entry("mt_bench", r) for r in turn_requests(exp, asked, replies)]
 
     def split() -> list[str]:
         def run(requests):
@@ -79,9 +76,9 @@ def main() -> None:
 
     results = {}
     print(f"machine: {platform.node()} cpus={os.cpu_count()} load average {os.getloadavg()}")
-    groups = sorted(set(name for name, _, _ in first))
-    print(f"model: {model.reference} served in {args.dtype}; {len(first)} first turns ({', '.join(groups)}), "
-          f"{len(asked)} second turns, max_new_tokens={cap}; repeats {args.repeats}")
+    groups = [f"{name} T={s.temperature}" for name, s in dict.fromkeys(group for group, _, _ in first)]
+    print(f"model: {model.reference} served in {args.dtype}; {len(first)} first turns in {len(groups)} groups "
+          f"({', '.join(groups)}), {len(asked)} second turns; repeats {args.repeats}")
     seconds = alternate({"split": lambda: results.__setitem__("split", split()),
                          "merged": lambda: results.__setitem__("merged", merged())}, args.repeats)
     same = sum(a == b for a, b in zip(results["split"], results["merged"]))
