@@ -347,6 +347,12 @@ class Experiment(Strict):
     sweeps: dict[str, SweepSpec] = {}   # named studies (e.g. SEFT's pool-fraction scaling); no stage reads them
     study: StudyConfig | None = None    # pre-stated comparisons for the report's study section; no stage reads it
 
+    @field_validator("sweeps", mode="before")
+    @classmethod
+    def _no_sweeps(cls, value: Any) -> Any:
+        """``sweeps: null``: none (a preset that extends another drops the sweeps it would inherit)."""
+        return {} if value is None else value
+
     def data_dir(self) -> Path:
         """Return the evaluation data directory (config, $HARNESS_DATA_DIR, or packaged)."""
         raw = self.data.data_dir or os.environ.get("HARNESS_DATA_DIR")
