@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from harness.experiment import load_experiment
 from harness.export import export_run
 from harness.io import read_json
 from harness.store import RunStore
@@ -39,12 +40,11 @@ TINY_TRAINING = {
     "train": {"max_steps": 2, "per_device_batch_size": 2, "max_seq_length": 96, "learning_rate": 1.0e-3},
     "methods": {"rlhf": {"train": {"trl": {"num_generations": 2, "max_completion_length": 8}}},
                 "seft": {"reviser_train": {"max_steps": 2}}},
-    # the shape of a study (issue 18): judge-free benchmarks scored for every method, base included, and the
-    # comparisons stated before the run
+    # the cpu-study preset's shape (issue 18) on a handful of prompts: its judge-free benchmarks scored for every
+    # method, base included, and its comparisons stated before the run (IFEval's four metrics, prompt-level loose
+    # primary), taken from the preset itself
     "eval": {"ifeval": {"enabled": True, "limit": 2, "max_new_tokens": 8}, "heldout_preferences": {"enabled": True}},
-    "study": {"primary": {"benchmark": "heldout_preferences", "metric": "accuracy"},
-              "secondary": [{"benchmark": "heldout_preferences", "metric": "margin"},
-                            {"benchmark": "alpaca_eval", "metric": "win_rate"}, {"benchmark": "mt_bench", "metric": "turn_1"}]},
+    "study": load_experiment(preset="cpu-study").study.model_dump(mode="json"),
     # the smoke preset's SEFT scaling study, cut to one extra point (the 1.0 point is seft-smoke itself); its
     # evolution-source study runs as the preset states it (internal: seft-smoke's round 1; external: 100 shipped
     # HH-RLHF replies revised instead)
@@ -198,8 +198,9 @@ def test_the_report_states_every_pre_stated_comparison_its_verdict_and_the_mde(a
     for a, b in planned:
         assert re.search(rf"{a} - {b}: [+-]\d+\.\d points \[-?\d+\.\d, -?\d+\.\d\], (not )?significant", study), (a, b)
     assert study.count("not computed") == 0  # every pre-stated metric, mt_bench's turn 1 too, has per-item scores
-    assert re.search(r"Minimum detectable effect \(Held-out preference accuracy: Pref acc \(primary\), n = \d+ paired items, "
-                     r"80% power, two-sided\): \d+\.\d points at alpha = 0.05", study)
+    # the line is there whatever the tiny model's answers give (a number, or why none can be stated);
+    # tests/test_study_report.py checks the number itself
+    assert re.search(r"Minimum detectable effect \(IFEval: IF P-loose \(primary\), n = 2 paired items[,:]", study)
     assert "(seft-smoke-seft-pool-fraction" not in study  # sweep runs are not the study's methods
     assert re.search(r"\| Answers differing from base's \(IFEval\) \|", study)  # the judge-free benchmark's answers too
     assert (reports / "study" / "figures" / "seft_story.png").stat().st_size > 1000

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from harness.config import Experiment
-from harness.experiment import apply_override, list_presets, load_experiment
+from harness.experiment import apply_override, list_presets, load_experiment, training_stages
 from harness.errors import HarnessError
 
 
@@ -27,7 +27,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("preset", ["smoke", "paper-zephyr-7b"])
+@pytest.mark.parametrize("preset", ["smoke", "cpu-study", "paper-zephyr-7b"])
 def test_every_shipped_preset_validates(preset: str) -> None:
     assert preset in list_presets()
     exp = load_experiment(preset=preset)
@@ -42,6 +42,23 @@ def test_presets_say_what_the_design_promises() -> None:
     assert paper.models.judge == "gpt-4-turbo" and paper.get("eval.mt_bench.judge") == "gpt-4"
     assert paper.get("eval.alpaca_eval.limit") is None and paper.get("eval.mt_bench.per_category") is None
     assert "orpo" not in smoke.methods_order and "orpo" in paper.methods_order  # left out for time (comment in smoke.yaml)
+
+
+def test_the_cpu_study_trains_every_method_on_400_examples_and_scores_all_of_ifeval() -> None:
+    study = load_experiment(preset="cpu-study")
+    examples = {}
+    for _, stage in training_stages(study, list(study.methods_order)):
+        train = stage.train_config(study)
+        per_step = train.per_device_batch_size * train.gradient_accumulation_steps
+        examples[stage.name] = train.max_steps * per_step if train.max_steps > 0 else train.num_train_epochs
+    rounds = [name for name in examples if name.startswith("seft/round-")]
+    assert all(examples[name] >= 400 for name in examples if name not in rounds), examples
+    # SEFT's policy: one epoch of each round's targets, two rounds over the whole 300-prompt pool, one sample each
+    seft = study.methods["seft"]
+    assert rounds == ["seft/round-1", "seft/round-2"] and all(examples[name] >= 1 for name in rounds)
+    assert (seft["prompts_per_round"], seft["samples_per_prompt"], study.data.plan.max_pool) == (None, 1, 300)
+    assert study.get("eval.ifeval.limit") is None and study.get("eval.heldout_preferences.enabled")
+    assert study.study.primary.benchmark == "ifeval" and study.sweeps == {}  # `sweeps: null` drops smoke's
 
 
 def test_no_preset_and_no_file_means_smoke() -> None:

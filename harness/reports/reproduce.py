@@ -63,9 +63,9 @@ def hardware_needs(exp: Experiment) -> str:
     return "; ".join(parts)
 
 
-def measured_wall_time(preset: str) -> str:
-    """Return the preset's measured `--method all` wall time in words, from wall_times.yaml (the user's entry winning),
-    or say that none was measured."""
+def measured_wall_time(preset: str, sweeps: bool = True) -> str:
+    """Return the preset's measured `--method all` wall time in words (``sweeps``: the preset has some, which the
+    command runs too), from wall_times.yaml (the user's entry winning), or say that none was measured."""
     entry, where = None, None
     for path in config_layers(WALL_TIMES_FILE):
         found = (yaml.safe_load(path.read_text()) or {}).get(preset)
@@ -77,7 +77,8 @@ def measured_wall_time(preset: str) -> str:
     if missing or not isinstance(entry["minutes"], (int, float)):
         raise HarnessError(f"{where}: {preset}: needs {', '.join(WALL_TIME_FIELDS)} (minutes a number); "
                            f"{'missing ' + ', '.join(missing) if missing else 'minutes is not a number'}")
-    return (f"about {entry['minutes']:.0f} min for `harness run --method all` with its sweeps, measured on {entry['machine']} "
+    return (f"about {entry['minutes']:.0f} min for `harness run --method all`{' with its sweeps' if sweeps else ''}, "
+            f"measured on {entry['machine']} "
             f"({entry['date']}, {entry['commit']}; stages: {entry['source']})")
 
 
@@ -99,7 +100,7 @@ def describe(presets: list[str] | None = None, estimate: Callable | None = None)
         load = lambda extra, preset=preset: load_experiment(preset=preset, overrides=extra)  # noqa: E731
         lines.append(f"preset {preset}:")
         lines.append(f"  hardware: {hardware_needs(exp)}")
-        lines.append(f"  wall time: {measured_wall_time(preset)}")
+        lines.append(f"  wall time: {measured_wall_time(preset, bool(exp.sweeps))}")
         methods = list(exp.methods_order)
         left_out = [m for m in METHODS.names() if m not in methods]
         if left_out:
