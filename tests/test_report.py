@@ -173,6 +173,9 @@ def test_reproduce_list_describes_presets_with_hardware_wall_time_and_judge_budg
     smoke = done.stdout.split("preset smoke:")[1]
     assert re.search(r"wall time: about \d+ min for `harness run --method all` with its sweeps, measured on 2 CPU cores", smoke)
     assert re.search(r"judge budget: [\d,]+ judge calls, about \$0\.00 ", smoke)
+    study = done.stdout.split("preset cpu-study:")[1].split("preset ")[0]  # no sweeps: none named in its time
+    assert re.search(r"wall time: about \d+ min for `harness run --method all`, measured on 2 CPU cores", study)
+    assert re.search(r"judge budget: [\d,]+ judge calls, about \$0\.00 ", study)
     # a measurement of the user's own replaces the packaged one
     (tmp_path / "wall_times.yaml").write_text("smoke: {minutes: 12, machine: a laptop, date: 2026-12-05, commit: abc, source: notes}\n")
     mine = harness_cli("reproduce", "--list", "--preset", "smoke", env={**harness_env, "HARNESS_CONFIG_DIR": str(tmp_path)})
