@@ -4,7 +4,7 @@ Reads every stage manifest of the store (results/_stages/<stage>/<key>/manifest.
 that executed it, its seconds, when it finished) and every run.json (whether the run's last
 invocation ran a stage or reused it). Prints one line per group (data, each training method,
 the SEFT reviser, each round's targets and training, each sweep's points,
-generation per evaluated model, judging, scoring) with its stages' summed seconds, then the
+generation per evaluated model, held-out log-probabilities, judging, scoring) with its stages' summed seconds, then the
 wall clock from the first stage's start to the last one's end.
 
     python perf/smoke.py [--results results] [--markdown] [--stages]
@@ -19,7 +19,7 @@ from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
 
-EVALUATION = ("generate/", "judge/", "score/")
+EVALUATION = ("generate/", "logprobs/", "judge/", "score/")
 
 
 def read(path: Path) -> dict:
@@ -57,7 +57,8 @@ def group_of(record: dict) -> str:
     if match:
         part = {"-targets": "targets (sample + revise)", None: "SFT", "-rewards": "rewards", "-judged": "judged"}[match[2]]
         return f"seft/round-{match[1]} {part}"
-    for prefix, name in (("generate/", "generation"), ("judge/", "judging"), ("score/", "scoring")):
+    for prefix, name in (("generate/", "generation"), ("logprobs/", "held-out preference log-probabilities"),
+                         ("judge/", "judging"), ("score/", "scoring")):
         if stage.startswith(prefix):
             return f"{name} (all evaluated models)"
     return stage
