@@ -200,7 +200,7 @@ def test_the_report_states_every_pre_stated_comparison_its_verdict_and_the_mde(a
     assert study.count("not computed") == 0  # every pre-stated metric, mt_bench's turn 1 too, has per-item scores
     # the line is there whatever the tiny model's answers give (a number, or why none can be stated);
     # tests/test_study_report.py checks the number itself
-    assert re.search(r"Minimum detectable effect \(IFEval: IF P-loose \(primary\), n = 2 paired items[,:]", study)
+    assert re.search(r"Minimum detectable effect \(IFEval: IF P-loose \(primary\), n = 2 paired items[,)]", study)
     assert "(seft-smoke-seft-pool-fraction" not in study  # sweep runs are not the study's methods
     assert re.search(r"\| Answers differing from base's \(IFEval\) \|", study)  # the judge-free benchmark's answers too
     assert (reports / "study" / "figures" / "seft_story.png").stat().st_size > 1000
