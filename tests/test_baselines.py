@@ -196,7 +196,7 @@ def test_the_report_states_every_pre_stated_comparison_its_verdict_and_the_mde(a
     listed = study[:study.index("**Paired differences and verdicts**")]
     assert [line.split(" | ")[1] for line in listed.splitlines() if re.match(r"\| \d+ \|", line)] == [f"{a} - {b}" for a, b in planned]
     for a, b in planned:
-        assert re.search(rf"{a} - {b}: [+-]\d+\.\d points \[-?\d+\.\d, -?\d+\.\d\], (not )?significant", study), (a, b)
+        assert re.search(rf"{a} - {b}: [+-]\d+\.\d+ points \[-?\d+\.\d+, -?\d+\.\d+\], (not )?significant", study), (a, b)
     assert study.count("not computed") == 0  # every pre-stated metric, mt_bench's turn 1 too, has per-item scores
     # the line is there whatever the tiny model's answers give (a number, or why none can be stated);
     # tests/test_study_report.py checks the number itself

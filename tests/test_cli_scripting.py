@@ -116,7 +116,7 @@ def test_presets_lists_the_packaged_ones_and_marks_the_users(harness_cli, harnes
     (tmp_path / "presets" / "mine.yaml").write_text("extends: smoke\n")
     listed = harness_cli("presets", env={**harness_env, "HARNESS_CONFIG_DIR": str(tmp_path)})
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.splitlines() == [f"mine  (user: {tmp_path / 'presets' / 'mine.yaml'})", "paper-zephyr-7b",
+    assert listed.stdout.splitlines() == ["cpu-study", f"mine  (user: {tmp_path / 'presets' / 'mine.yaml'})", "paper-zephyr-7b",
                                           f"smoke  (user: {tmp_path / 'presets' / 'smoke.yaml'}, overrides the packaged one)"]
 
 
